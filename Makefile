@@ -1,0 +1,36 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+FIXTURES ?= .cache/fixtures
+OUT    := out
+
+.PHONY: install fixtures demo test test-slow bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+fixtures: install
+	CKPTKIT_FIXTURES=$(FIXTURES) $(PY) -m fixtures build
+
+# The main job end to end: audit every checkpoint of the fixture zoo.
+demo: fixtures
+	CKPTKIT_FIXTURES=$(FIXTURES) $(PY) -m fixtures demo --out $(OUT)
+
+test: install
+	$(PY) -m pytest -q -m "not slow"
+
+test-slow: install
+	$(PY) -m pytest -q -m slow
+
+bench: install
+	$(PY) bench/inspect.py
+
+clean:
+	rm -rf $(OUT) .pytest_cache

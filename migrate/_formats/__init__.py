@@ -1,0 +1,5 @@
+"""Native readers of the checkpoint formats (no TensorFlow import)."""
+from ._base import CheckpointReader, ChecksumProblem, TensorSpec
+from ._locate import locate, open_checkpoint
+
+__all__ = ["CheckpointReader", "ChecksumProblem", "TensorSpec", "locate", "open_checkpoint"]

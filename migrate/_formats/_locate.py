@@ -1,0 +1,142 @@
+"""Turn whatever path a user has into one opened checkpoint.
+
+Accepts a prefix, its ``.index``, any ``.data-*`` shard or ``.meta``, a
+directory holding a ``checkpoint`` state file or exactly one checkpoint, a
+TF2 zoo directory (``checkpoint/ckpt-0.*``), a SavedModel directory, a V1
+single file and a Keras ``.h5`` file.  Ambiguity is an error listing the
+candidates, never a guess.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import CheckpointFormatError, CheckpointNotFoundError
+from ._base import CheckpointReader
+from ._bundle import BundleReader
+from ._h5 import HDF5_MAGIC, H5Reader
+from ._table import has_table_magic
+from ._v1 import V1Reader
+
+_SHARD = re.compile(r"\.data-\d{5}-of-\d{5}$")
+_STATE_LINE = re.compile(r'^\s*model_checkpoint_path\s*:\s*"((?:[^"\\]|\\.)*)"\s*$', re.M)
+
+
+@dataclass(frozen=True)
+class Located:
+    kind: str  # "bundle", "v1", "h5"
+    path: Path  # prefix for bundles, the file otherwise
+    saved_model: bool = False
+
+
+def open_checkpoint(path) -> CheckpointReader:
+    """Open any checkpoint path with the right native reader."""
+    found = locate(Path(path))
+    if found.kind == "h5":
+        return H5Reader(found.path)
+    if found.kind == "v1":
+        return V1Reader(found.path)
+    reader = BundleReader(found.path)
+    if found.saved_model:
+        reader.format = "saved-model"
+    return reader
+
+
+def locate(path: Path) -> Located:
+    if path.is_dir():
+        return _locate_dir(path)
+    if path.is_file():
+        return _locate_file(path)
+    if Path(f"{path}.index").is_file():
+        return Located("bundle", path)
+    raise CheckpointNotFoundError(f"{path}: no such file or directory, and no {path.name}.index beside it")
+
+
+def _locate_file(path: Path) -> Located:
+    name = path.name
+    if name.endswith(".index"):
+        return Located("bundle", path.with_name(name[: -len(".index")]))
+    if _SHARD.search(name):
+        return _from_prefix(path.with_name(_SHARD.sub("", name)), path)
+    if name.endswith(".meta"):
+        return _from_prefix(path.with_name(name[: -len(".meta")]), path)
+    if name == "checkpoint":
+        return _from_state_file(path)
+    return _sniff(path)
+
+
+def _from_prefix(prefix: Path, given: Path) -> Located:
+    if Path(f"{prefix}.index").is_file():
+        return Located("bundle", prefix)
+    if prefix.is_file():
+        return _sniff(prefix)
+    raise CheckpointNotFoundError(f"{given}: no {prefix.name}.index (or V1 file {prefix.name}) beside it; copy the whole checkpoint")
+
+
+def _sniff(path: Path) -> Located:
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if not head:
+        raise CheckpointFormatError(f"{path}: file is empty; the copy is incomplete")
+    if head.startswith(HDF5_MAGIC):
+        return Located("h5", path)
+    if has_table_magic(path):
+        return Located("v1", path)
+    if path.suffix == ".keras":
+        raise CheckpointFormatError(f"{path}: a Keras 3 .keras archive; load it in Keras and save_weights to .h5 first")
+    kind = "text" if _looks_like_text(head) else "binary data"
+    raise CheckpointFormatError(f"{path}: {kind}, not a checkpoint (expected a .index/.data pair, a V1 checkpoint or Keras .h5)")
+
+
+def _looks_like_text(head: bytes) -> bool:
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return b"\x00" not in head
+
+
+def _locate_dir(path: Path) -> Located:
+    if (path / "saved_model.pb").is_file() or (path / "saved_model.pbtxt").is_file():
+        variables = path / "variables" / "variables"
+        if not Path(f"{variables}.index").is_file():
+            raise CheckpointNotFoundError(
+                f"{path}: SavedModel without variables/variables.index (weights frozen into the graph as constants?)"
+            )
+        return Located("bundle", variables, saved_model=True)
+    if (path / "checkpoint").is_file():
+        return _from_state_file(path / "checkpoint")
+    candidates = sorted(p for p in path.iterdir() if p.is_file() and _is_candidate(p))
+    if len(candidates) == 1:
+        return _locate_file(candidates[0])
+    if (path / "checkpoint").is_dir():  # TF2 detection zoo: checkpoint/ckpt-0.*
+        return _locate_dir(path / "checkpoint")
+    if not candidates:
+        raise CheckpointNotFoundError(f"{path}: directory holds no checkpoint (.index, V1 .ckpt or .h5 file)")
+    names = ", ".join(p.name for p in candidates)
+    raise CheckpointNotFoundError(f"{path}: directory holds several checkpoints ({names}); pass one of them")
+
+
+def _is_candidate(path: Path) -> bool:
+    if path.name.endswith(".index"):
+        return True
+    if path.suffix in (".h5", ".hdf5"):
+        return True
+    return path.suffix in (".ckpt", "") and not _SHARD.search(path.name) and path.name != "checkpoint" and has_table_magic(path)
+
+
+def _from_state_file(state: Path) -> Located:
+    match = _STATE_LINE.search(state.read_text(encoding="utf-8", errors="replace"))
+    if not match:
+        raise CheckpointFormatError(f"{state}: checkpoint state file has no model_checkpoint_path line")
+    named = Path(match.group(1).encode().decode("unicode_escape"))
+    prefix = named if named.is_absolute() else state.parent / named
+    for candidate in (prefix, state.parent / named.name):  # zoo files often name another machine's path
+        if Path(f"{candidate}.index").is_file():
+            return Located("bundle", candidate)
+        if candidate.is_file():
+            return _sniff(candidate)
+    raise CheckpointNotFoundError(
+        f"{state}: names checkpoint {str(named)!r}, which is not there (no {named.name}.index); copy it or fix the state file"
+    )

@@ -1,0 +1,164 @@
+"""Reader of the sorted string table both checkpoint formats are built on.
+
+TensorFlow's ``core/lib/io/table`` is LevelDB's table format: data blocks of
+prefix-compressed key/value entries, an index block of separator keys ->
+block handles, and a 48-byte footer ending in a magic number.  Each block is
+followed by a type byte (0 raw, 1 snappy) and a masked crc32c.  The file is
+memory-mapped, so a V1 checkpoint of hundreds of MB costs nothing to open.
+"""
+from __future__ import annotations
+
+import bisect
+import mmap
+import struct
+from pathlib import Path
+from typing import Iterator
+
+import cramjam
+
+from ._crc import crc32c, unmask
+from ._proto import ProtoError, read_varint
+
+MAGIC = 0xDB4775248B80FB57
+FOOTER_SIZE = 48
+TRAILER_SIZE = 5
+_SNAPPY_MAX_RATIO = 32  # snappy cannot expand a block by more than this
+
+
+class TableError(ValueError):
+    """The bytes are not a well-formed table; the message says where."""
+
+
+def has_table_magic(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            if f.tell() < FOOTER_SIZE:
+                return False
+            f.seek(-8, 2)
+            return struct.unpack("<Q", f.read(8))[0] == MAGIC
+    except OSError:
+        return False
+
+
+class Table:
+    """Random and sequential access to one table file (context manager)."""
+
+    def __init__(self, path: Path, verify_blocks: bool = True):
+        self.path = Path(path)
+        self._verify = verify_blocks
+        self._file = open(self.path, "rb")
+        try:
+            self._map = self._open_map()
+            self._index_keys, self._index_handles = self._read_index()
+        except Exception:
+            self.close()
+            raise
+
+    def _open_map(self):
+        size = self._file.seek(0, 2)
+        if size < FOOTER_SIZE:
+            raise TableError(f"{size} bytes is shorter than the {FOOTER_SIZE}-byte table footer (file truncated?)")
+        return mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
+
+    def close(self) -> None:
+        if getattr(self, "_map", None) is not None:
+            self._map.close()
+            self._map = None
+        self._file.close()
+
+    def __enter__(self) -> "Table":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _read_index(self):
+        footer = memoryview(self._map)[-FOOTER_SIZE:]
+        if struct.unpack_from("<Q", footer, 40)[0] != MAGIC:
+            raise TableError("bad table magic number (not a checkpoint table, or truncated)")
+        try:
+            _, pos = _read_handle(footer, 0)  # metaindex: unused by TensorFlow
+            index_handle, _ = _read_handle(footer, pos)
+        except ProtoError as e:
+            raise TableError(f"corrupt footer: {e}") from e
+        keys, handles = [], []
+        for key, value in _block_entries(self._block(index_handle)):
+            keys.append(key)
+            handles.append(_read_handle(value, 0)[0])
+        return keys, handles
+
+    def _block(self, handle: tuple[int, int]) -> bytes:
+        offset, size = handle
+        end = offset + size + TRAILER_SIZE
+        if end > len(self._map) - FOOTER_SIZE:
+            raise TableError(f"block at {offset}+{size} runs past the end of the file (truncated?)")
+        raw = self._map[offset : offset + size]
+        kind = self._map[offset + size]
+        if self._verify:
+            stored = unmask(struct.unpack_from("<I", self._map, offset + size + 1)[0])
+            if crc32c(bytes([kind]), crc32c(raw)) != stored:
+                raise TableError(f"block at offset {offset} fails its crc32c check (bytes corrupted)")
+        if kind == 0:
+            return raw
+        if kind == 1:
+            return _snappy(raw, offset)
+        raise TableError(f"block at offset {offset} has unknown compression type {kind}")
+
+    def items(self) -> Iterator[tuple[bytes, memoryview]]:
+        """Every (key, value) in key order."""
+        for handle in self._index_handles:
+            yield from _block_entries(self._block(handle))
+
+    def get(self, key: bytes):
+        """The value stored under ``key``, or None."""
+        i = bisect.bisect_left(self._index_keys, key)
+        if i == len(self._index_keys):
+            return None
+        for k, value in _block_entries(self._block(self._index_handles[i])):
+            if k == key:
+                return value
+        return None
+
+
+def _read_handle(buf, pos: int) -> tuple[tuple[int, int], int]:
+    offset, pos = read_varint(buf, pos)
+    size, pos = read_varint(buf, pos)
+    return (offset, size), pos
+
+
+def _snappy(raw: bytes, offset: int) -> bytes:
+    try:
+        declared, _ = read_varint(raw, 0)
+    except ProtoError as e:
+        raise TableError(f"snappy block at offset {offset} has a corrupt header") from e
+    if declared > _SNAPPY_MAX_RATIO * len(raw) + 64:
+        raise TableError(f"snappy block at offset {offset} claims {declared} bytes from {len(raw)}")
+    try:
+        return bytes(cramjam.snappy.decompress_raw(raw))
+    except Exception as e:  # cramjam raises its own DecompressionError
+        raise TableError(f"snappy block at offset {offset} does not decompress: {e}") from e
+
+
+def _block_entries(block: bytes) -> Iterator[tuple[bytes, memoryview]]:
+    view = memoryview(block)
+    if len(view) < 4:
+        raise TableError("block shorter than its restart count")
+    restarts = struct.unpack_from("<I", view, len(view) - 4)[0]
+    limit = len(view) - 4 * (restarts + 1)
+    if limit < 0:
+        raise TableError(f"block claims {restarts} restart points, more than fit")
+    pos, key = 0, b""
+    try:
+        while pos < limit:
+            shared, pos = read_varint(view, pos)
+            unshared, pos = read_varint(view, pos)
+            value_len, pos = read_varint(view, pos)
+            if shared > len(key) or pos + unshared + value_len > limit:
+                raise TableError(f"block entry at {pos} overruns its block")
+            key = key[:shared] + bytes(view[pos : pos + unshared])
+            pos += unshared
+            yield key, view[pos : pos + value_len]
+            pos += value_len
+    except ProtoError as e:
+        raise TableError(f"corrupt block entry: {e}") from e

@@ -1,0 +1,29 @@
+"""The one place TensorFlow is imported.
+
+ckptkit models are tf_keras (Keras 2) models: tensorflow-model-optimization
+rejects Keras 3 models, and TF >= 2.16 binds ``tf.keras`` to Keras 3 unless
+``TF_USE_LEGACY_KERAS=1`` is set *before* TensorFlow is first imported.
+Every module that needs TensorFlow calls :func:`tensorflow` instead of
+``import tensorflow``, so the switch can never come too late.  Fast paths
+(reading indexes and shards, inspection) never call it.
+"""
+from __future__ import annotations
+
+import os
+
+
+def tensorflow():
+    """Return the ``tensorflow`` module with legacy Keras (tf_keras) selected."""
+    os.environ["TF_USE_LEGACY_KERAS"] = "1"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf  # noqa: PLC0415 - deliberately lazy
+
+    return tf
+
+
+def tf_keras():
+    """Return the tf_keras package (Keras 2), after selecting it for TensorFlow."""
+    tensorflow()
+    import tf_keras  # noqa: PLC0415
+
+    return tf_keras

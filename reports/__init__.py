@@ -1,0 +1,12 @@
+"""Report data types and their renderers.  Never imports TensorFlow."""
+from ._inspect import (
+    UNKNOWN, ArchitectureGuess, Finding, InspectReport, RoleTotal, TensorInfo, TensorStats, Totals, totals_of,
+)
+
+__all__ = [
+    "UNKNOWN", "ArchitectureGuess", "Finding", "InspectReport", "RoleTotal", "TensorInfo", "TensorStats", "Totals",
+    "totals_of",
+]
+from ._render import FORMATS, render, to_data  # noqa: E402
+
+__all__ += ["FORMATS", "render", "to_data"]
