@@ -50,9 +50,11 @@ def _raise_checksum_problems(reader: CheckpointReader) -> None:
 
 def _all_stats(reader: CheckpointReader, specs, progress) -> dict[str, TensorStats]:
     out, failures = {}, []
-    for name, spec in specs.items():
-        if not has_numbers(spec.dtype):
-            continue
+    names = [n for n, spec in specs.items() if has_numbers(spec.dtype)]
+    for i, name in enumerate(names):
+        spec = specs[name]
+        for ahead in names[i : i + 2] if i == 0 else names[i + 1 : i + 2]:
+            reader.prefetch(ahead)  # disk reads the next tensor while this one is computed
         acc = StatsAccumulator()
         try:
             for chunk in reader.iter_chunks(name):

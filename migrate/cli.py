@@ -23,7 +23,7 @@ def _parser() -> argparse.ArgumentParser:
     ins.add_argument("--stats", action="store_true", help="stream all tensor bytes: min/max/mean/std, NaN/Inf, zeros")
     ins.add_argument("--verify", action="store_true", help="check every stored checksum and every shard")
     ins.add_argument("--format", choices=FORMATS, default="table")
-    ins.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    ins.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     ins.set_defaults(run=_inspect)
     return parser
 

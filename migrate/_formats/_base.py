@@ -78,6 +78,9 @@ class CheckpointReader(ABC):
         """The flattened value of ``name`` in pieces; formats override to stream."""
         yield self.read(name).reshape(-1)
 
+    def prefetch(self, name: str) -> None:
+        """Hint that ``name`` will be read soon; formats that can read ahead do."""
+
     def verify(self) -> list[ChecksumProblem]:
         """Check every stored checksum; formats without checksums check readability."""
         problems = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import mmap
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -197,18 +198,34 @@ class BundleReader(CheckpointReader):
         return np.frombuffer(raw, dtype=np_dtype).reshape(shape).copy()
 
     def iter_chunks(self, name: str, chunk_bytes: int = CHUNK_BYTES) -> Iterator[np.ndarray]:
+        """Stream with read() into fresh buffers: a mapping would keep every page resident."""
         entry = self.entry(name)
         np_dtype = numpy_dtype(entry.dtype)
         if entry.slices or np_dtype is None:
             yield from super().iter_chunks(name, chunk_bytes)
             return
-        raw, crc = self._bytes(entry), 0
         step = max(np_dtype.itemsize, chunk_bytes - chunk_bytes % np_dtype.itemsize)
-        for start in range(0, len(raw), step):
-            part = raw[start : start + step]
-            crc = crc32c(part, crc)
-            yield np.frombuffer(part, dtype=np_dtype)
+        crc = 0
+        with open(self._shard(entry.shard), "rb", buffering=0) as f:
+            f.seek(entry.offset)
+            for start in range(0, entry.size, step):
+                chunk = np.empty(min(step, entry.size - start), dtype=np.uint8)
+                if f.readinto(chunk) != chunk.size:
+                    raise CheckpointFormatError(f"{self._shard(entry.shard)}: tensor {name} is cut short (file truncated while reading?)")
+                crc = crc32c(chunk, crc)
+                yield chunk.view(np_dtype)
         self._check_crc(name, entry, crc)
+
+    def prefetch(self, name: str) -> None:
+        """Ask the kernel to start reading ``name``'s bytes now, in the background."""
+        entry = self.entry(name)
+        for e in [self._piece(name, x) for x in entry.slices] or [entry]:
+            if e.size:
+                fd = os.open(self._shard(e.shard), os.O_RDONLY)
+                try:
+                    os.posix_fadvise(fd, e.offset, e.size, os.POSIX_FADV_WILLNEED)
+                finally:
+                    os.close(fd)
 
     def _bytes(self, entry: BundleEntry) -> memoryview:
         if entry.shard not in self._maps:

@@ -1,0 +1,60 @@
+"""Shared fixtures: the real fixture zoo (built once per session) and helpers."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+REFERENCE = REPO.parent / "shared" / "reference"
+
+
+@pytest.fixture(scope="session")
+def zoo_dir(tmp_path_factory) -> Path:
+    """Directory of the small fixture zoo, written by TensorFlow's own savers."""
+    import fixtures
+
+    out = Path(os.environ.get("CKPTKIT_FIXTURES") or REPO / ".cache" / "fixtures")
+    fixtures.build(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def zoo(zoo_dir) -> dict[str, Path]:
+    """Fixture name -> the path a user would pass to ckpt-migrate."""
+    import fixtures
+
+    return {name: fixtures.entry_path(zoo_dir, name) for name in fixtures.NAMES}
+
+
+@pytest.fixture(scope="session")
+def tf():
+    from migrate._tf import tensorflow
+
+    return tensorflow()
+
+
+@pytest.fixture
+def copy_entry(zoo, tmp_path):
+    """Copy a fixture entry into tmp_path so a test may damage it."""
+
+    def copy(name: str) -> Path:
+        src = zoo[name]
+        dst = tmp_path / src.parent.name if src.is_file() else tmp_path / src.name
+        shutil.copytree(src.parent if src.is_file() else src, dst)
+        return dst / src.name if src.is_file() else dst
+
+    return copy
+
+
+def reference_listing(name: str) -> dict[str, tuple[tuple[int, ...], str]]:
+    """A real zoo listing from shared/reference: name -> (shape, dtype)."""
+    out = {}
+    for line in (REFERENCE / "zoo-listings" / name).read_text().splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        tensor, shape, dtype = line.split("\t")
+        out[tensor] = (tuple(int(d) for d in shape.split(",")) if shape else (), dtype)
+    return out
