@@ -17,6 +17,10 @@ def _same(ours: np.ndarray, theirs) -> bool:
     return ours.shape == theirs.shape and ours.dtype == theirs.dtype and ours.tobytes() == theirs.tobytes()
 
 
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 H5_NAMES = [n for n in fixtures.NAMES if n.startswith("keras_h5")]
 
 
@@ -42,9 +46,9 @@ def test_h5_reader_matches_keras_listing(name, zoo):
         root = f["model_weights"] if "model_weights" in f else f
         prefix = "model_weights/" if "model_weights" in f else ""
         listed = [
-            f"{prefix}{layer.decode()}/{weight.decode()}"
+            f"{prefix}{_text(layer)}/{_text(weight)}"
             for layer in root.attrs["layer_names"]
-            for weight in root[layer.decode()].attrs["weight_names"]
+            for weight in root[_text(layer)].attrs["weight_names"]
         ]
         assert listed, "fixture has no weights"
         assert set(listed) <= set(reader.keys())

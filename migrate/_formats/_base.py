@@ -92,9 +92,6 @@ class CheckpointReader(ABC):
                 problems.append(ChecksumProblem(str(self.path), name, str(e)))
         return problems
 
-    def __contains__(self, name: str) -> bool:
-        return name in set(self.keys())
-
 
 def element_bytes(spec_dtype: str, shape: tuple[int, ...]) -> int | None:
     """Bytes a dense tensor of this dtype and shape occupies, None if variable."""
@@ -110,5 +107,5 @@ def decode_name(raw: bytes, file: Path) -> str:
     except UnicodeDecodeError as e:
         shown = raw[:60].decode("utf-8", "backslashreplace")
         raise CheckpointFormatError(
-            f"{file}: tensor name {shown!r} is not valid UTF-8; the index is corrupt or was not written by TensorFlow"
+            f"{file}: tensor name '{shown}' is not valid UTF-8; the index is corrupt or was not written by TensorFlow"
         ) from e

@@ -74,7 +74,7 @@ class Table:
         self.close()
 
     def _read_index(self):
-        footer = memoryview(self._map)[-FOOTER_SIZE:]
+        footer = self._map[-FOOTER_SIZE:]  # a copy: a view would pin the mapping open
         if struct.unpack_from("<Q", footer, 40)[0] != MAGIC:
             raise TableError("bad table magic number (not a checkpoint table, or truncated)")
         try:
