@@ -23,6 +23,10 @@ CASES = [
     ("optimizer/iter/.ATTRIBUTES/VARIABLE_VALUE", "int64", "optimizer_state", None),
     ("model_weights/dense/dense/kernel:0", "float32", "parameter", None),
     ("optimizer_weights/Adam/dense/kernel/m:0", "float32", "optimizer_slot", "Adam"),
+    ("optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE", "int64", "optimizer_state", None),
+    ("optimizer/_learning_rate/.ATTRIBUTES/VARIABLE_VALUE", "float32", "optimizer_state", None),
+    ("optimizer/_variables/12/.ATTRIBUTES/VARIABLE_VALUE", "float32", "optimizer_slot", "Keras optimizer (slot names not stored)"),
+    ("optimizer_weights/iteration:0", "int64", "optimizer_state", None),
     ("some/int/table", "int32", "other", None),
 ]
 
@@ -41,3 +45,12 @@ def test_fixture_roles(zoo):
     adam = inspect(zoo["bert_tiny_adam"])
     assert {t.name for t in adam.tensors if t.role == "optimizer_state"} >= {"beta1_power", "beta2_power"}
     assert {t.optimizer for t in adam.tensors if t.role == "optimizer_slot"} == {"Adam"}
+
+
+@pytest.mark.parametrize("name", ["tf2_object", "tf2_object_legacy_adam", "keras_h5_full", "saved_model"])
+def test_no_optimizer_tensor_counts_as_a_weight(name, zoo):
+    for t in inspect(zoo[name]).tensors:
+        if t.name.startswith("optimizer"):
+            assert t.role in ("optimizer_slot", "optimizer_state"), t.name
+        if t.role in ("parameter", "normalization_statistic"):
+            assert "optimizer" not in t.name, t.name
