@@ -16,6 +16,9 @@ def tensorflow():
     """Return the ``tensorflow`` module with legacy Keras (tf_keras) selected."""
     os.environ["TF_USE_LEGACY_KERAS"] = "1"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # oneDNN reorders float sums: training one step (fixtures, fine-tuning tests)
+    # would give values that differ between runs and processes.
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     import tensorflow as tf  # noqa: PLC0415 - deliberately lazy
 
     return tf
