@@ -25,7 +25,39 @@ def _parser() -> argparse.ArgumentParser:
     ins.add_argument("--format", choices=FORMATS, default="table")
     ins.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     ins.set_defaults(run=_inspect)
+
+    conv = commands.add_parser("convert", help="write a verified TF2 object-based checkpoint")
+    conv.add_argument("source", help="any checkpoint path inspect accepts")
+    conv.add_argument("output", help="output directory (gets a `checkpoint` state file)")
+    _selection_flags(conv)
+    conv.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    conv.add_argument("--copy", action="store_true", help="copy data shards instead of hard-linking them")
+    conv.add_argument("--format", choices=FORMATS, default="table", help="how to print the report")
+    conv.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    conv.set_defaults(run=_convert)
     return parser
+
+
+def _selection_flags(parser) -> None:
+    parser.add_argument("--keep-optimizer", action="store_true", help="keep optimizer slots and state (dropped by default)")
+    parser.add_argument("--use-ema", action="store_true", help="take each weight from its ExponentialMovingAverage shadow")
+    parser.add_argument("--keep-global-step", action="store_true", help="keep global_step (dropped by default)")
+    parser.add_argument("--no-join-partitions", dest="join_partitions", action="store_false",
+                        help="keep NAME/part_N tensors separate instead of joining them")
+
+
+def _select_options(args):
+    from ._select import SelectOptions  # noqa: PLC0415
+
+    return SelectOptions(args.keep_optimizer, args.use_ema, args.keep_global_step, args.join_partitions)
+
+
+def _convert(args) -> int:
+    from ._convert import convert  # noqa: PLC0415
+
+    report = convert(args.source, args.output, options=_select_options(args), overwrite=args.overwrite, copy=args.copy)
+    print(render(report, args.format))
+    return EXIT_OK
 
 
 def _inspect(args) -> int:

@@ -10,3 +10,10 @@ __all__ = [
 from ._render import FORMATS, render, to_data  # noqa: E402
 
 __all__ += ["FORMATS", "render", "to_data"]
+from ._convert import (  # noqa: E402
+    Ambiguity, ConvertReport, LayerError, MappedTensor, MappingReport, ParityReport, ShapeMismatch,
+)
+from ._group import group_names  # noqa: E402
+
+__all__ += ["Ambiguity", "ConvertReport", "LayerError", "MappedTensor", "MappingReport", "ParityReport",
+            "ShapeMismatch", "group_names"]

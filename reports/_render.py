@@ -7,7 +7,9 @@ import json
 from tabulate import tabulate
 
 from ._format import human_bytes, human_count, number, shape_text
+from ._convert import ConvertReport, MappingReport
 from ._inspect import InspectReport
+from ._render_convert import convert_text, mapping_text
 from ._tree import scope_tree, walk
 
 FORMATS = ("table", "markdown", "json")
@@ -35,8 +37,13 @@ def render(report, fmt: str = "table", depth: int = 2) -> str:
         return json.dumps(to_data(report), indent=2, allow_nan=False, default=str)
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    markdown = fmt == "markdown"
     if isinstance(report, InspectReport):
-        return _inspect_text(report, markdown=fmt == "markdown", depth=depth)
+        return _inspect_text(report, markdown=markdown, depth=depth)
+    if isinstance(report, MappingReport):
+        return mapping_text(report, markdown)
+    if isinstance(report, ConvertReport):
+        return convert_text(report, markdown)
     raise TypeError(f"no {fmt} renderer for {type(report).__name__}")
 
 

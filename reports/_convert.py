@@ -1,0 +1,94 @@
+"""Typed results of ``ckpt-migrate map`` and ``convert``."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class MappedTensor:
+    source: str
+    target: str
+    rule: str
+    transform: str = ""
+
+
+@dataclass(frozen=True)
+class ShapeMismatch:
+    source: str
+    target: str
+    source_shape: tuple[int, ...]
+    target_shape: tuple[int, ...]
+    rule: str
+
+
+@dataclass(frozen=True)
+class Ambiguity:
+    sources: tuple[str, ...]
+    candidates: tuple[str, ...]
+    reason: str
+
+
+@dataclass(frozen=True)
+class MappingReport:
+    source: str
+    target: str
+    rule_set: str
+    mapped: tuple[MappedTensor, ...]
+    unmapped_source: tuple[str, ...]
+    unmapped_target: tuple[str, ...]
+    shape_mismatches: tuple[ShapeMismatch, ...]
+    ambiguous: tuple[Ambiguity, ...]
+    dropped: dict[str, str] = field(default_factory=dict)  # source name -> why it was left out
+    warnings: tuple[str, ...] = ()
+    summary: dict[str, int] = field(default_factory=dict)
+
+    kind = "map"
+
+    def __post_init__(self):
+        counts = {
+            "mapped": len(self.mapped), "unmapped_source": len(self.unmapped_source),
+            "unmapped_target": len(self.unmapped_target), "shape_mismatches": len(self.shape_mismatches),
+            "ambiguous": len(self.ambiguous), "dropped": len(self.dropped),
+        }
+        object.__setattr__(self, "summary", counts)
+
+    @property
+    def complete(self) -> bool:
+        """Every target tensor has exactly one source of the right shape."""
+        return not (self.unmapped_target or self.shape_mismatches or self.ambiguous)
+
+
+@dataclass(frozen=True)
+class LayerError:
+    name: str
+    max_abs: float
+    max_rel: float
+
+
+@dataclass(frozen=True)
+class ParityReport:
+    reference: str  # what ran the TF1 side: "meta graph" or "slim builder"
+    inputs: str
+    outputs: tuple[LayerError, ...]
+    layers: tuple[LayerError, ...] = ()
+    threshold: float = 1e-4
+    passed: bool = True
+    first_divergence: str | None = None
+    explanation: str | None = None
+
+
+@dataclass(frozen=True)
+class ConvertReport:
+    source: str
+    output: str
+    mode: str  # "generic" or the target's name
+    layout: str
+    mapping: MappingReport
+    verified: int
+    shards: dict[str, str]  # output shard file -> "linked" | "copied" | "written"
+    bytes_reused: int
+    bytes_written: int
+    seconds: float
+    parity: ParityReport | None = None
+
+    kind = "convert"

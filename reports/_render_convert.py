@@ -1,0 +1,53 @@
+"""Text and Markdown for mapping and conversion reports."""
+from __future__ import annotations
+
+from tabulate import tabulate
+
+from ._convert import ConvertReport, MappingReport
+from ._format import human_bytes, shape_text
+from ._group import group_names
+
+
+def mapping_text(r: MappingReport, markdown: bool) -> str:
+    head, style = ("## ", "github") if markdown else ("", "simple")
+    s = r.summary
+    out = [f"{'# ' if markdown else ''}Mapping {r.source} -> {r.target} (rules: {r.rule_set})",
+           "  ".join(f"{k}: {v}" for k, v in s.items())]
+    out += [f"warning: {w}" for w in r.warnings]
+    if r.mapped:
+        rows = [[m.source, m.target, m.rule, m.transform] for m in r.mapped]
+        out += ["", f"{head}Mapped", tabulate(rows, ["source", "target", "rule", "transform"], tablefmt=style)]
+    for title, names in (("Unmapped source", r.unmapped_source), ("Unmapped target", r.unmapped_target)):
+        if names:
+            out += ["", f"{head}{title} ({len(names)})"] + [f"  {g}" for g in group_names(names)]
+    if r.shape_mismatches:
+        rows = [[m.source, shape_text(m.source_shape), m.target, shape_text(m.target_shape), m.rule] for m in r.shape_mismatches]
+        out += ["", f"{head}Shape mismatches", tabulate(rows, ["source", "shape", "target", "shape", "rule"], tablefmt=style)]
+    if r.ambiguous:
+        rows = [[", ".join(a.sources), ", ".join(a.candidates), a.reason] for a in r.ambiguous]
+        out += ["", f"{head}Ambiguous", tabulate(rows, ["sources", "candidates", "reason"], tablefmt=style)]
+    if r.dropped:
+        reasons: dict[str, list[str]] = {}
+        for name, reason in r.dropped.items():
+            reasons.setdefault(reason, []).append(name)
+        out += ["", f"{head}Left out ({len(r.dropped)})"]
+        for reason, names in sorted(reasons.items()):
+            out.append(f"  {reason} ({len(names)}): " + "; ".join(group_names(names, max_items=4)))
+    return "\n".join(out)
+
+
+def convert_text(r: ConvertReport, markdown: bool) -> str:
+    head = "## " if markdown else ""
+    out = [f"{'# ' if markdown else ''}Converted {r.source} -> {r.output}",
+           f"mode: {r.mode}   layout: {r.layout}   verified: {r.verified} tensors   "
+           f"reused: {human_bytes(r.bytes_reused)}   written: {human_bytes(r.bytes_written)}   time: {r.seconds:.2f} s",
+           "shards: " + ", ".join(f"{name} ({kind})" for name, kind in r.shards.items())]
+    if r.parity is not None:
+        p = r.parity
+        verdict = "passed" if p.passed else f"FAILED (first divergence: {p.first_divergence})"
+        out += ["", f"{head}Parity ({p.reference}, {p.inputs}): {verdict}"]
+        rows = [[e.name, f"{e.max_abs:.3g}", f"{e.max_rel:.3g}"] for e in p.outputs + p.layers]
+        out.append(tabulate(rows, ["output/layer", "max abs", "max rel"], tablefmt="github" if markdown else "simple"))
+        if p.explanation:
+            out.append(p.explanation)
+    return "\n".join(out + ["", mapping_text(r.mapping, markdown)])
