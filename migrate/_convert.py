@@ -11,45 +11,92 @@ from ._formats import open_checkpoint
 from ._formats._bundle import BundleReader, shard_path
 from ._formats._bundle_writer import BundleWriter
 from ._generic import generic_mapping, source_value, write_generic
+from ._model_convert import LAYOUTS, assign_all, save, verify_by_restore
+from ._plan import plan_model, require_complete
 from ._select import SelectOptions, select
 from ._staging import Staging, write_state_file
+from ._targets import TargetSpec
 from ._verify import verify_against
+from .errors import CkptkitError
 
 PREFIX = "ckpt-0"
 
 
-def convert(source, output, *, options: SelectOptions = SelectOptions(), overwrite: bool = False,
-            copy: bool = False) -> ConvertReport:
-    """Convert ``source`` to a generic TF2 object-based checkpoint in directory ``output``.
+def convert(source, output, *, target: TargetSpec | None = None, rules: Path | None = None, restore: str = "full",
+            layout: str = "object", options: SelectOptions = SelectOptions(), overwrite: bool = False,
+            copy: bool = False, parity: bool = False, parity_layers: bool = False) -> ConvertReport:
+    """Convert ``source`` into directory ``output``: generic without ``target``, else into that model.
 
-    The output holds a ``checkpoint`` state file, ``ckpt-0.*`` and the
-    conversion report (``conversion.json`` / ``.md``).  Nothing appears at
-    ``output`` unless every tensor verified.
+    The output holds a ``checkpoint`` state file (``weights.h5`` for layout h5),
+    the checkpoint and the conversion report (``conversion.json`` / ``.md``).
+    Nothing appears at ``output`` unless every tensor verified.
     """
+    if layout not in LAYOUTS:
+        raise CkptkitError(f"layout {layout!r}: choose one of {', '.join(LAYOUTS)}")
     started = time.perf_counter()
     with open_checkpoint(source) as reader:
-        selection = select(reader.specs(), options)
         with Staging(Path(output), overwrite, inputs=reader.files()) as stage:
-            prefix = stage.tmp / PREFIX
-            reuse = [] if copy or not isinstance(reader, BundleReader) else reader.files()[1:]
-            writer = BundleWriter(prefix, reuse)
-            try:
-                keys = write_generic(reader, selection, writer)
-            except BaseException:
-                writer.abort()
-                raise
-            writer.close()
-            write_state_file(stage.tmp, PREFIX)
-            verified = _verify_generic(prefix, reader, selection, keys, writer)
-            report = ConvertReport(
-                source=str(source), output=str(Path(output)), mode="generic", layout="object",
-                mapping=generic_mapping(str(source), selection, keys), verified=verified,
-                shards=_shard_kinds(prefix, writer), bytes_reused=_reused_bytes(reader, reuse),
-                bytes_written=writer.bytes_written, seconds=round(time.perf_counter() - started, 3),
-            )
+            if target is None:
+                report = _generic(reader, stage.tmp, options, copy, str(source), str(output))
+            else:
+                report = _into_model(reader, stage.tmp, target, rules, restore, layout, options, parity, parity_layers,
+                                     str(source), str(output))
+            report = _with_time(report, time.perf_counter() - started)
             _write_report(stage.tmp, report)
             stage.commit()
     return report
+
+
+def _generic(reader, tmp: Path, options, copy: bool, source: str, output: str) -> ConvertReport:
+    selection = select(reader.specs(), options)
+    prefix = tmp / PREFIX
+    reuse = [] if copy or not isinstance(reader, BundleReader) else reader.files()[1:]
+    writer = BundleWriter(prefix, reuse)
+    try:
+        keys = write_generic(reader, selection, writer)
+    except BaseException:
+        writer.abort()
+        raise
+    writer.close()
+    write_state_file(tmp, PREFIX)
+    verified = _verify_generic(prefix, reader, selection, keys, writer)
+    return ConvertReport(source, output, "generic", "object", generic_mapping(source, selection, keys), verified,
+                         _shard_kinds(prefix, writer), sum(Path(p).stat().st_size for p in reuse), writer.bytes_written, 0.0)
+
+
+def _into_model(reader, tmp: Path, target, rules, restore, layout, options, parity, parity_layers,
+                source: str, output: str) -> ConvertReport:
+    plan = plan_model(reader, target, rules, restore, options)
+    require_complete(plan.report)
+    assign_all(plan.weights, plan.planned, reader)
+    path = save(plan.model, tmp, layout, PREFIX)
+    if layout != "h5":
+        write_state_file(tmp, PREFIX)
+    verified = verify_by_restore(plan.model, plan.weights, plan.planned, reader, path, layout)
+    parity_report = None
+    if parity:
+        from ._parity import run_parity  # noqa: PLC0415 - imports TF1 graph machinery
+
+        parity_report = run_parity(reader, plan, options, layers=parity_layers)
+    written = sum(p.stat().st_size for p in tmp.iterdir() if p.is_file())
+    report = ConvertReport(source, output, plan.target.spec, layout, plan.report, verified,
+                           {p.name: "written" for p in sorted(tmp.iterdir()) if ".data-" in p.name or p.suffix == ".h5"},
+                           0, written, 0.0, parity_report)
+    if parity_report is not None and not parity_report.passed:
+        from ._parity import ParityError  # noqa: PLC0415
+
+        worst = parity_report.outputs[0]
+        raise ParityError(f"parity FAILED for {plan.target.spec}: max relative error {worst.max_rel:.3g} > "
+                          f"{parity_report.threshold:g}; first divergent layer: {parity_report.first_divergence or 'n/a'}"
+                          + (f"; {parity_report.explanation}" if parity_report.explanation else "")
+                          + "; no output written", report)
+    return report
+
+
+def _with_time(report: ConvertReport, seconds: float) -> ConvertReport:
+    from dataclasses import replace  # noqa: PLC0415
+
+    return replace(report, seconds=round(seconds, 3))
 
 
 def _verify_generic(prefix: Path, reader, selection, keys: dict[str, str], writer: BundleWriter) -> int:
@@ -67,10 +114,6 @@ def _shard_kinds(prefix: Path, writer: BundleWriter) -> dict[str, str]:
     kinds = {shard_path(prefix, i, writer.num_shards).name: kind for i, kind in writer.reuse.items()}
     kinds[shard_path(prefix, writer.num_shards - 1, writer.num_shards).name] = "written"
     return kinds
-
-
-def _reused_bytes(reader, reuse) -> int:
-    return sum(Path(p).stat().st_size for p in reuse)
 
 
 def _write_report(directory: Path, report: ConvertReport) -> None:

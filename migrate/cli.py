@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from reports import FORMATS, render
 
@@ -26,16 +27,67 @@ def _parser() -> argparse.ArgumentParser:
     ins.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     ins.set_defaults(run=_inspect)
 
-    conv = commands.add_parser("convert", help="write a verified TF2 object-based checkpoint")
+    mapper = commands.add_parser("map", help="dry run: how a checkpoint's tensors map onto a target")
+    mapper.add_argument("source", help="any checkpoint path inspect accepts")
+    _target_flags(mapper)
+    _selection_flags(mapper)
+    mapper.add_argument("--format", choices=FORMATS, default="table")
+    mapper.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    mapper.set_defaults(run=_map)
+
+    conv = commands.add_parser("convert", help="write a verified TF2 checkpoint (generic, or into a target model)")
     conv.add_argument("source", help="any checkpoint path inspect accepts")
     conv.add_argument("output", help="output directory (gets a `checkpoint` state file)")
+    _target_flags(conv)
     _selection_flags(conv)
+    conv.add_argument("--format", choices=("tf", "h5"), default="tf", help="tf checkpoint (default) or Keras HDF5 weights")
+    conv.add_argument("--layout", choices=("object", "weights"), default="object",
+                      help="object: restores with tf.train.Checkpoint(model=m); weights: with m.load_weights")
+    conv.add_argument("--parity", action="store_true", help="run the TF1 model and the converted one on the same inputs")
+    conv.add_argument("--parity-layers", action="store_true", help="with --parity: compare every mapped layer too")
     conv.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    conv.add_argument("--copy", action="store_true", help="copy data shards instead of hard-linking them")
-    conv.add_argument("--format", choices=FORMATS, default="table", help="how to print the report")
+    conv.add_argument("--copy", action="store_true", help="generic: copy data shards instead of hard-linking them")
+    conv.add_argument("--report", choices=FORMATS, default="table", help="how to print the report")
     conv.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     conv.set_defaults(run=_convert)
     return parser
+
+
+def _target_flags(parser) -> None:
+    parser.add_argument("--target", help="keras:NAME, module:pkg.mod:builder or auto (the rule set's default); "
+                                         "none: generic TF2 checkpoint mirroring the TF1 scopes")
+    parser.add_argument("--rules", type=Path, help="a rule file whose rules are tried before the built-in ones")
+    parser.add_argument("--restore", choices=("full", "backbone", "classification", "detection"), default="full",
+                        help="what to restore, as the OD API's fine_tune_checkpoint_type")
+    parser.add_argument("--classes", type=int, help="target classes (default: the source's)")
+    parser.add_argument("--include-top", dest="include_top", action="store_true", default=None)
+    parser.add_argument("--no-include-top", dest="include_top", action="store_false")
+    parser.add_argument("--input-size", type=int, help="target input height and width")
+    parser.add_argument("--target-arg", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra keyword argument for the target builder (repeatable)")
+
+
+def _target_spec(args):
+    if not args.target:
+        return None
+    from ._targets import TargetSpec  # noqa: PLC0415
+
+    extra = {}
+    for item in args.target_arg:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise CkptkitError(f"--target-arg {item!r}: expected KEY=VALUE")
+        extra[key] = _literal(value)
+    return TargetSpec(args.target, args.classes, args.include_top, args.input_size, extra)
+
+
+def _literal(text: str):
+    import ast  # noqa: PLC0415
+
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
 
 
 def _selection_flags(parser) -> None:
@@ -52,11 +104,32 @@ def _select_options(args):
     return SelectOptions(args.keep_optimizer, args.use_ema, args.keep_global_step, args.join_partitions)
 
 
+def _map(args) -> int:
+    from ._formats import open_checkpoint  # noqa: PLC0415
+    from ._plan import map_generic, plan_model  # noqa: PLC0415
+
+    target = _target_spec(args)
+    with open_checkpoint(args.source) as reader:
+        if target is None:
+            report = map_generic(reader, _select_options(args))[1]
+        else:
+            report = plan_model(reader, target, args.rules, args.restore, _select_options(args)).report
+    print(render(report, args.format))
+    return EXIT_OK if report.complete else EXIT_FINDINGS
+
+
 def _convert(args) -> int:
     from ._convert import convert  # noqa: PLC0415
 
-    report = convert(args.source, args.output, options=_select_options(args), overwrite=args.overwrite, copy=args.copy)
-    print(render(report, args.format))
+    try:
+        report = convert(args.source, args.output, target=_target_spec(args), rules=args.rules, restore=args.restore,
+                         layout="h5" if args.format == "h5" else args.layout, options=_select_options(args),
+                         overwrite=args.overwrite, copy=args.copy, parity=args.parity, parity_layers=args.parity_layers)
+    except CkptkitError as e:
+        if getattr(e, "report", None) is not None:  # mapping or parity failure: show where, then the one line
+            print(render(e.report, args.report))
+        raise
+    print(render(report, args.report))
     return EXIT_OK
 
 

@@ -40,6 +40,7 @@ class MappingReport:
     ambiguous: tuple[Ambiguity, ...]
     dropped: dict[str, str] = field(default_factory=dict)  # source name -> why it was left out
     warnings: tuple[str, ...] = ()
+    left_out_target: tuple[str, ...] = ()  # target weights --restore keeps freshly initialised
     summary: dict[str, int] = field(default_factory=dict)
 
     kind = "map"
@@ -48,7 +49,7 @@ class MappingReport:
         counts = {
             "mapped": len(self.mapped), "unmapped_source": len(self.unmapped_source),
             "unmapped_target": len(self.unmapped_target), "shape_mismatches": len(self.shape_mismatches),
-            "ambiguous": len(self.ambiguous), "dropped": len(self.dropped),
+            "ambiguous": len(self.ambiguous), "dropped": len(self.dropped), "left_out_target": len(self.left_out_target),
         }
         object.__setattr__(self, "summary", counts)
 

@@ -17,7 +17,8 @@ def mapping_text(r: MappingReport, markdown: bool) -> str:
     if r.mapped:
         rows = [[m.source, m.target, m.rule, m.transform] for m in r.mapped]
         out += ["", f"{head}Mapped", tabulate(rows, ["source", "target", "rule", "transform"], tablefmt=style)]
-    for title, names in (("Unmapped source", r.unmapped_source), ("Unmapped target", r.unmapped_target)):
+    for title, names in (("Unmapped source", r.unmapped_source), ("Unmapped target", r.unmapped_target),
+                         ("Target left freshly initialised (--restore)", r.left_out_target)):
         if names:
             out += ["", f"{head}{title} ({len(names)})"] + [f"  {g}" for g in group_names(names)]
     if r.shape_mismatches:

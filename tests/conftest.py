@@ -30,6 +30,26 @@ def zoo(zoo_dir) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
+def full_zoo(zoo_dir) -> dict[str, Path]:
+    """The full-size slim nets (hundreds of MB; built on first use, then cached)."""
+    import fixtures
+
+    fixtures.build(zoo_dir, names=list(fixtures.FULL_NAMES))
+    return {name: fixtures.entry_path(zoo_dir, name) for name in fixtures.FULL_NAMES}
+
+
+@pytest.fixture
+def any_zoo(request, zoo) -> dict[str, Path]:
+    """Small entries always; full-size ones only when the test asks for one (slow tests)."""
+    import fixtures
+
+    wanted = request.node.callspec.params.get("fixture") if hasattr(request.node, "callspec") else None
+    if wanted in fixtures.FULL_NAMES:
+        return {**zoo, **request.getfixturevalue("full_zoo")}
+    return zoo
+
+
+@pytest.fixture(scope="session")
 def tf():
     from migrate._tf import tensorflow
 

@@ -1,0 +1,145 @@
+"""Parity: the original TF1 graph and the converted model on the same inputs.
+
+The TF1 side is the source's ``.meta`` graph when it is there, else the known
+slim builder named by the rule set.  Its variables are restored from the
+source checkpoint itself (EMA shadows with --use-ema).  Outputs are compared
+as max absolute error and that error relative to the output's largest value;
+with ``layers`` every mapped convolution/matmul output is compared too, in the
+target's layer order, so a failure names the first layer that diverges.
+"""
+from __future__ import annotations
+
+import importlib
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from reports import LayerError, ParityReport
+
+from ._arch import detect
+from ._derive import derive, substitute
+from ._select import EMA_SUFFIX
+from .errors import CkptkitError
+
+THRESHOLD = 1e-4
+_COMPUTE_OPS = {"Conv2D", "DepthwiseConv2dNative", "MatMul"}
+
+
+class ParityError(CkptkitError, RuntimeError):
+    """The converted model does not compute what the original graph computed."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, report):
+        super().__init__(message)
+        self.report = report
+
+
+def run_parity(reader, plan, options, layers: bool = False, threshold: float = THRESHOLD) -> ParityReport:
+    from ._tf import tensorflow, tf_keras  # noqa: PLC0415
+
+    tf, keras = tensorflow(), tf_keras()
+    specs = reader.specs()
+    config = plan.ruleset.parity.get(detect(specs).name)
+    if not config:
+        raise CkptkitError(f"rule set {plan.ruleset.name!r} has no parity reference for {detect(specs).name}; rerun without --parity")
+    size = plan.model.input_shape[1] or 224
+    graph, inputs, output, reference = _tf1_graph(tf, reader, config, substitute(config.get("builder_args", {}),
+                                                                                derive(plan.ruleset.derive, specs)), size)
+    images = np.random.default_rng(0).uniform(-1.0, 1.0, (2, size, size, 3)).astype(np.float32)
+    pairs = _layer_pairs(graph, plan) if layers else []
+    with tf.compat.v1.Session(graph=graph) as sess:
+        _restore(tf, sess, graph, reader, options.use_ema)
+        fetched = sess.run([output] + [t for _, t in pairs], {inputs: images})
+    keras_names = [config["keras_output"]] + [name for name, _ in pairs]
+    probe = keras.Model(plan.model.inputs, [plan.model.get_layer(n).output for n in keras_names])
+    ours = probe(images, training=False)
+    ours = [np.asarray(o) for o in (ours if isinstance(ours, (list, tuple)) else [ours])]
+    errors = [_error(name, ref, got) for name, ref, got in zip(keras_names, fetched, ours)]
+    first = next((e.name for e in errors[1:] if e.max_rel > threshold), None)
+    passed = errors[0].max_rel <= threshold and first is None  # a divergent layer fails even if outputs agree
+    explanation = plan.ruleset.notes.get(plan.target.spec)
+    if not np.any(fetched[0]):
+        passed, explanation = False, "the reference output is all zeros: parity proves nothing on these inputs"
+    return ParityReport(reference, f"2 images {size}x{size}, uniform(-1, 1), seed 0", (errors[0],), tuple(errors[1:]),
+                        threshold, passed, (first or errors[0].name) if not passed else None,
+                        explanation if not passed else None)
+
+
+def _tf1_graph(tf, reader, config: dict, args: dict, size: int):
+    """The reference graph: the named builder in inference mode, else the source's .meta graph."""
+    graph = tf.Graph()
+    with graph.as_default(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*layer.apply.*")  # tf_slim on TF 2.x; harmless
+        if config.get("builder"):
+            inputs = tf.compat.v1.placeholder(tf.float32, [2, size, size, 3], name="parity_images")
+            module_name, _, attr = config["builder"].rpartition(".")
+            output = getattr(importlib.import_module(module_name), attr)(inputs, **args)
+            output = output[0] if isinstance(output, tuple) else output
+            return graph, inputs, output, f"builder {config['builder']}"
+        meta = Path(f"{reader.path}.meta")
+        if not meta.is_file():
+            raise CkptkitError(f"{reader.path}: no reference builder and no .meta graph beside it; rerun without --parity")
+        tf.compat.v1.train.import_meta_graph(str(meta), clear_devices=True)
+        inputs = graph.get_operation_by_name(config["input"]).inputs[0]
+        return graph, inputs, graph.get_tensor_by_name(config["output"] + ":0"), "meta graph"
+
+
+def _input_size(inputs, model) -> int:
+    dims = inputs.shape.as_list() if inputs.shape.rank else []
+    if len(dims) == 4 and dims[1]:
+        return dims[1]
+    return model.input_shape[1] or 224
+
+
+def _restore(tf, sess, graph, reader, use_ema: bool) -> None:
+    names = set(reader.keys())
+    var_list = {}
+    for variable in graph.get_collection(tf.compat.v1.GraphKeys.GLOBAL_VARIABLES):
+        name = variable.op.name
+        if use_ema and name + EMA_SUFFIX in names:
+            var_list[name + EMA_SUFFIX] = variable
+        elif name in names:
+            var_list[name] = variable
+    sess.run(tf.compat.v1.global_variables_initializer())
+    tf.compat.v1.train.Saver(var_list=var_list).restore(sess, str(reader.path))
+
+
+def _layer_pairs(graph, plan) -> list[tuple[str, object]]:
+    """(Keras layer, TF1 tensor) for every mapped weight that feeds a convolution or matmul."""
+    pairs, order = [], {layer.name: i for i, layer in enumerate(plan.model.layers)}
+    for target, item in plan.planned.items():
+        layer = target.split("/")[0]
+        if layer not in order or not target.endswith(("kernel", "depthwise_kernel")):
+            continue
+        op = _consumer(graph, item.item.name)
+        if op is not None:
+            pairs.append((layer, op.outputs[0]))
+    return sorted(pairs, key=lambda p: order[p[0]])
+
+
+def _consumer(graph, variable: str):
+    try:
+        frontier = [graph.get_operation_by_name(variable)]
+    except KeyError:
+        return None
+    for _ in range(4):  # variable -> read/Identity -> (cast) -> op
+        nxt = [c for op in frontier for out in op.outputs for c in out.consumers()]
+        for op in nxt:
+            if op.type in _COMPUTE_OPS:
+                after = op.outputs[0].consumers()
+                return after[0] if len(after) == 1 and after[0].type == "BiasAdd" else op
+        frontier = [op for op in nxt if op.type in ("Identity", "Cast", "ReadVariableOp")]
+    return None
+
+
+def _error(name: str, reference, got) -> LayerError:
+    ref = np.asarray(reference, dtype=np.float64).reshape(reference.shape[0], -1)
+    out = np.asarray(got, dtype=np.float64).reshape(got.shape[0], -1)
+    if ref.shape[1] == out.shape[1] + 1:  # 1001 background-inclusive logits vs 1000
+        ref = ref[:, 1:]
+    if ref.shape != out.shape:
+        return LayerError(name, float("inf"), float("inf"))
+    diff = float(np.max(np.abs(ref - out))) if ref.size else 0.0
+    return LayerError(name, diff, diff / max(float(np.max(np.abs(ref))), 1e-12))

@@ -1,0 +1,101 @@
+"""Shared front half of ``map`` and ``convert``: choose the rule set and target, plan the mapping."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from reports import MappingReport
+
+from . import _rulesets
+from ._arch import detect
+from ._derive import derive, substitute
+from ._formats._objgraph import checkpoint_key
+from ._generic import generic_mapping, output_path
+from ._mapping import Planned, plan
+from ._select import SelectOptions, Selection, select
+from ._targets import TargetSpec, build, weights
+from .errors import CkptkitError
+
+
+class MappingError(CkptkitError, ValueError):
+    """The checkpoint does not fit the target; ``report`` says where."""
+
+    def __init__(self, message: str, report: MappingReport):
+        super().__init__(message)
+        self.report = report
+
+
+@dataclass
+class ModelPlan:
+    ruleset: _rulesets.RuleSet
+    target: TargetSpec
+    model: object
+    weights: dict
+    planned: dict[str, Planned]
+    report: MappingReport
+
+
+def choose_ruleset(specs, rules: Path | None) -> _rulesets.RuleSet:
+    architecture = detect(specs).name
+    user = _rulesets.load(Path(rules)) if rules else None
+    try:
+        builtin = _rulesets.for_architecture(architecture)
+    except CkptkitError:
+        if user is None:
+            raise
+        return user
+    return builtin.extended(user) if user else builtin
+
+
+def default_target(ruleset: _rulesets.RuleSet, architecture: str) -> tuple[str, dict] | None:
+    """The rule set's default target for an architecture: (spec, builder arguments)."""
+    entry = ruleset.targets.get(architecture)
+    if entry is None:
+        return None
+    if isinstance(entry, str):
+        return entry, {}
+    args = dict(entry)
+    return args.pop("target"), args
+
+
+def resolve_target(target: TargetSpec, ruleset: _rulesets.RuleSet, architecture: str, specs) -> TargetSpec:
+    """Fill ``auto`` and every option the user left open from the rule set's default target."""
+    default = default_target(ruleset, architecture)
+    if target.spec == "auto" and default is None:
+        raise CkptkitError(f"rule set {ruleset.name!r} names no default target for {architecture}; pass --target")
+    spec = default[0] if target.spec == "auto" else target.spec
+    args = substitute(default[1], derive(ruleset.derive, specs)) if default and default[0] == spec else {}
+    classes = args.pop("classes", None) if target.classes is None else target.classes
+    include_top = args.pop("include_top", None) if target.include_top is None else target.include_top
+    args.pop("classes", None)
+    args.pop("include_top", None)
+    return TargetSpec(spec, classes, include_top, target.input_size, {**args, **target.extra})
+
+
+def plan_model(reader, target: TargetSpec, rules: Path | None, restore: str, options: SelectOptions) -> ModelPlan:
+    specs = reader.specs()
+    ruleset = choose_ruleset(specs, rules)
+    target = resolve_target(target, ruleset, detect(specs).name, specs)
+    model = build(target)
+    model_weights = weights(model)
+    selection = select(specs, options)
+    targets = {name: (w.shape, w.dtype) for name, w in model_weights.items()}
+    planned, report = plan(str(reader.path), target.spec, selection, ruleset, targets, restore)
+    return ModelPlan(ruleset, target, model, model_weights, planned, report)
+
+
+def require_complete(report: MappingReport) -> None:
+    if report.complete:
+        return
+    s = report.summary
+    parts = [f"{s[k]} {k.replace('_', ' ')}" for k in ("unmapped_target", "shape_mismatches", "ambiguous") if s[k]]
+    first = (report.unmapped_target[:1] or [m.target for m in report.shape_mismatches[:1]]
+             or [", ".join(a.sources) for a in report.ambiguous[:1]])
+    raise MappingError(f"{report.source} does not fit {report.target}: {', '.join(parts)} (first: {first[0]}); "
+                       "the mapping report above says where; add rules with --rules FILE", report)
+
+
+def map_generic(reader, options: SelectOptions) -> tuple[Selection, MappingReport]:
+    selection = select(reader.specs(), options)
+    keys = {checkpoint_key(output_path(name, reader.format)): name for name in selection.kept}
+    return selection, generic_mapping(str(reader.path), selection, keys)

@@ -1,0 +1,185 @@
+"""Mapping rule sets: ordered regex rules in TOML files, one set per architecture family.
+
+A rule set file holds ``name``, ``architectures`` (detected names it serves),
+``[targets]`` (default target per architecture: a spec string, or a table with
+``target`` and builder arguments), ``[derive]`` (values read from tensor shapes), ``[[exclude]]`` (source
+tensors to leave out, with a reason), ``[[rule]]`` (source regex -> target
+template, optional ``transform`` list and ``part``) and ``[[structural]]``
+(source and target regexes whose tensors are paired by build order and shape).
+Built-in sets live in ``migrate/rules/maps/``; ``--rules FILE`` adds a user's,
+whose rules are tried before the built-in ones.
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from ._transforms import Transform, TransformError, parse
+from .errors import CkptkitError
+
+PARTS = ("backbone", "head", "detection")
+
+
+class RuleFileError(CkptkitError, ValueError):
+    """A rule file that does not parse or holds an invalid rule."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    source: re.Pattern
+    target: str
+    transforms: tuple[Transform, ...] = ()
+    part: str = "backbone"
+    label: str = ""  # "file:line" for the report
+
+
+@dataclass(frozen=True)
+class Exclude:
+    source: re.Pattern
+    reason: str
+
+
+@dataclass(frozen=True)
+class Structural:
+    source: re.Pattern
+    target: re.Pattern
+    kinds: dict[str, str]  # source leaf name -> target weight name
+    part: str = "backbone"
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    name: str
+    path: str
+    architectures: tuple[str, ...] = ()
+    targets: dict[str, str] = field(default_factory=dict)
+    rules: tuple[Rule, ...] = ()
+    excludes: tuple[Exclude, ...] = ()
+    structural: tuple[Structural, ...] = ()
+    scope_separator: str = "/"
+    parity: dict = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)  # target -> why it is known to differ
+    derive: dict = field(default_factory=dict)  # name -> {tensor, axis, divide}: see _derive
+
+    def extended(self, user: "RuleSet") -> "RuleSet":
+        """This set with a user's rules tried first."""
+        return RuleSet(
+            name=f"{user.name}+{self.name}", path=f"{user.path}, {self.path}", architectures=self.architectures,
+            targets={**self.targets, **user.targets}, rules=user.rules + self.rules,
+            excludes=user.excludes + self.excludes, structural=user.structural + self.structural,
+            scope_separator=self.scope_separator, parity=self.parity, notes={**self.notes, **user.notes},
+            derive={**self.derive, **user.derive},
+        )
+
+
+def load(path: Path, text: str | None = None) -> RuleSet:
+    """Parse one rule file; every problem names the file and line."""
+    text = Path(path).read_text(encoding="utf-8") if text is None else text
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise RuleFileError(f"{path}: not valid TOML: {e}") from e
+    where = _Locator(path, text)
+    return RuleSet(
+        name=data.get("name") or Path(path).stem,
+        path=str(path),
+        architectures=tuple(data.get("architectures", ())),
+        targets=dict(data.get("targets", {})),
+        rules=tuple(_rule(r, where) for r in data.get("rule", ())),
+        excludes=tuple(Exclude(where.regex(e, "source"), e.get("reason", "excluded by rule")) for e in data.get("exclude", ())),
+        structural=tuple(_structural(s, where) for s in data.get("structural", ())),
+        scope_separator=data.get("scope_separator", "/"),
+        parity=dict(data.get("parity", {})),
+        notes=dict(data.get("notes", {})),
+        derive=dict(data.get("derive", {})),
+    )
+
+
+def _rule(raw: dict, where: "_Locator") -> Rule:
+    if "target" not in raw:
+        raise RuleFileError(f"{where.at(raw.get('source', ''))}: rule has no target")
+    try:
+        transforms = tuple(parse(t) for t in raw.get("transform", ()))
+    except TransformError as e:
+        raise RuleFileError(f"{where.at(raw.get('source', ''))}: {e}") from e
+    return Rule(where.regex(raw, "source"), raw["target"], transforms, _part(raw, where), where.label(raw["source"]))
+
+
+def _structural(raw: dict, where: "_Locator") -> Structural:
+    return Structural(where.regex(raw, "source"), where.regex(raw, "target"), dict(raw.get("kinds", {})),
+                      _part(raw, where), where.label(raw["source"]))
+
+
+def _part(raw: dict, where: "_Locator") -> str:
+    part = raw.get("part", "backbone")
+    if part not in PARTS:
+        raise RuleFileError(f"{where.at(raw.get('source', ''))}: part {part!r} is not one of {', '.join(PARTS)}")
+    return part
+
+
+class _Locator:
+    """Find the line a value came from, for messages (tomllib keeps no positions)."""
+
+    def __init__(self, path, text: str):
+        self.path, self.lines = path, text.splitlines()
+
+    def line(self, needle: str) -> int:
+        for number, line in enumerate(self.lines, 1):
+            if needle and needle in line:
+                return number
+        return 0
+
+    def at(self, needle: str) -> str:
+        return f"{self.path}:{self.line(needle)}"
+
+    def label(self, needle: str) -> str:
+        return f"{Path(self.path).name}:{self.line(needle)}"
+
+    def regex(self, raw: dict, key: str) -> re.Pattern:
+        if key not in raw:
+            raise RuleFileError(f"{self.path}: an entry has no {key!r}")
+        try:
+            return re.compile(raw[key])
+        except re.error as e:
+            raise RuleFileError(f"{self.at(raw[key])}: invalid regular expression {raw[key]!r}: {e}") from e
+
+
+@lru_cache(maxsize=1)
+def builtin() -> dict[str, RuleSet]:
+    """Every built-in rule set by name; refuses two sets of one name or two sets for one architecture."""
+    sets: dict[str, RuleSet] = {}
+    served: dict[str, str] = {}
+    folder = resources.files("migrate.rules").joinpath("maps")
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".toml"):
+            continue
+        ruleset = load(Path(str(entry)), entry.read_text(encoding="utf-8"))
+        if ruleset.name in sets:
+            raise RuleFileError(f"{entry}: rule set {ruleset.name!r} is already defined in {sets[ruleset.name].path}")
+        for arch in ruleset.architectures:
+            if arch in served:
+                raise RuleFileError(f"{entry}: architecture {arch!r} is already served by rule set {served[arch]!r}")
+            served[arch] = ruleset.name
+        sets[ruleset.name] = ruleset
+    return sets
+
+
+def for_architecture(architecture: str) -> RuleSet:
+    for ruleset in builtin().values():
+        if architecture in ruleset.architectures:
+            return ruleset
+    known = sorted(a for s in builtin().values() for a in s.architectures)
+    raise CkptkitError(f"no rule set for architecture {architecture!r}; known: {', '.join(known)}. "
+                       "Pass --rules FILE with rules for it, or convert without --target (generic)")
+
+
+def get(name: str) -> RuleSet:
+    try:
+        return builtin()[name]
+    except KeyError:
+        raise CkptkitError(f"no rule set named {name!r}; known: {', '.join(sorted(builtin()))}") from None

@@ -1,0 +1,11 @@
+"""Keras (tf_keras) re-implementations of the networks legacy checkpoints were trained with.
+
+A checkpoint can only be migrated onto a model that computes what the original
+graph computed; Keras' own applications often match in shapes but not in
+function (see :mod:`migrate.models.slim_resnet_v1`).  Each builder names its
+layers after the original variable scopes, with "/" written as ".".
+Importing this package never imports TensorFlow; building a model does.
+"""
+from ._slim_resnet_v1 import slim_resnet_v1 as slim_resnet_v1
+
+__all__ = ["slim_resnet_v1"]
