@@ -25,7 +25,9 @@ GENERIC_RULE = "generic: scope path -> object path"
 
 
 def source_value(reader: CheckpointReader, item: Selected) -> np.ndarray:
-    """The output value of ``item``: its source tensor, or its partitions joined."""
+    """The output value of ``item``: its source tensor, its partitions joined, or an [[init]] constant."""
+    if not item.sources:
+        return np.full(item.shape, float(item.name.split()[-1]), dtype=item.dtype)
     if len(item.sources) == 1:
         return reader.read(item.sources[0])
     return np.concatenate([reader.read(s) for s in item.sources], axis=0)

@@ -38,6 +38,7 @@ class _State:
     mapped_sources: set[str] = field(default_factory=set)
     dropped: dict[str, str] = field(default_factory=dict)
     skipped_targets: set[str] = field(default_factory=set)
+    inits: dict[str, tuple[float, str]] = field(default_factory=dict)  # target -> (value, reason)
     mismatches: list[ShapeMismatch] = field(default_factory=list)
     ambiguous: list[Ambiguity] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -45,7 +46,7 @@ class _State:
 
 def plan(source: str, target: str, selection: Selection, ruleset: RuleSet,
          targets: dict[str, tuple[tuple[int, ...], str]], restore: str = "full") -> tuple[dict[str, Planned], MappingReport]:
-    """Planned tensors by target name, and the mapping report."""
+    """Planned tensors by target name (constants from [[init]] have an empty source), and the mapping report."""
     state = _State(dict(selection.kept), dict(targets), RESTORE_PARTS[restore], dropped=dict(selection.dropped),
                    warnings=list(selection.warnings))
     _exclude(state, ruleset)
@@ -54,7 +55,21 @@ def plan(source: str, target: str, selection: Selection, ruleset: RuleSet,
             _apply_rules(state, ruleset, name, restore)
     for structural in ruleset.structural:
         _apply_structural(state, structural, restore)
-    return state.planned, _report(source, target, ruleset, state)
+    _apply_inits(state, ruleset)
+    report = _report(source, target, ruleset, state)
+    for name, (value, reason) in state.inits.items():
+        state.planned[name] = Planned(name, Selected(f"[[init]] {value:g}", (), state.targets[name][0],
+                                                     state.targets[name][1], "init", f"constant {value:g}"), (), reason)
+    return state.planned, report
+
+
+def _apply_inits(state: _State, ruleset: RuleSet) -> None:
+    for target in state.targets:
+        if target in state.claimed_by or target in state.skipped_targets:
+            continue
+        init = next((i for i in ruleset.inits if i.target.search(target)), None)
+        if init is not None:
+            state.inits[target] = (init.value, init.reason)
 
 
 def _exclude(state: _State, ruleset: RuleSet) -> None:
@@ -74,20 +89,23 @@ def _target_name(template_match: re.Match, template: str, separator: str) -> str
 
 
 def _apply_rules(state: _State, ruleset: RuleSet, name: str, restore: str) -> None:
+    missed = None
     for rule in ruleset.rules:
         match = rule.source.fullmatch(name)
         if not match:
             continue
         target = _target_name(match, rule.target, ruleset.scope_separator)
-        if target not in state.targets:
-            state.warnings.append(f"{rule.label}: {name} -> {target}, which the target does not have")
-            return
+        if target not in state.targets:  # a rule for another target of this set: try the next
+            missed = missed or f"{rule.label}: {name} -> {target}, which the target does not have"
+            continue
         if rule.part not in state.allowed:
             state.dropped[name] = f"--restore {restore} leaves the {rule.part} out"
             state.skipped_targets.add(target)
             return
         _pair(state, name, target, rule.transforms, f"{rule.label}")
         return
+    if missed and not any(s.source.search(name) for s in ruleset.structural):
+        state.warnings.append(missed)
 
 
 def _pair(state: _State, name: str, target: str, transforms, rule: str) -> bool:
@@ -171,7 +189,8 @@ def _report(source: str, target: str, ruleset: RuleSet, state: _State) -> Mappin
         | {m.source for m in state.mismatches}
     unmapped_source = tuple(sorted(n for n in state.sources if n not in involved))
     unmapped_target = tuple(t for t in state.targets if t not in state.claimed_by and t not in state.skipped_targets
-                            and not any(t == m.target for m in state.mismatches))
+                            and t not in state.inits and not any(t == m.target for m in state.mismatches))
     return MappingReport(source, target, ruleset.name, mapped, unmapped_source, unmapped_target,
                          tuple(state.mismatches), tuple(state.ambiguous), state.dropped, tuple(state.warnings),
-                         tuple(t for t in state.targets if t in state.skipped_targets))
+                         tuple(t for t in state.targets if t in state.skipped_targets),
+                         {t: f"{reason} (set to {value:g})" for t, (value, reason) in state.inits.items()})

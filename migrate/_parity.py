@@ -52,8 +52,9 @@ def run_parity(reader, plan, options, layers: bool = False, threshold: float = T
     with tf.compat.v1.Session(graph=graph) as sess:
         _restore(tf, sess, graph, reader, options.use_ema)
         fetched = sess.run([output] + [t for _, t in pairs], {inputs: images})
-    keras_names = [config["keras_output"]] + [name for name, _ in pairs]
-    probe = keras.Model(plan.model.inputs, [plan.model.get_layer(n).output for n in keras_names])
+    keras_names = [config.get("keras_output", "output")] + [name for name, _ in pairs]
+    final = plan.model.get_layer(config["keras_output"]).output if "keras_output" in config else plan.model.outputs[0]
+    probe = keras.Model(plan.model.inputs, [final] + [plan.model.get_layer(n).output for n, _ in pairs])
     ours = probe(images, training=False)
     ours = [np.asarray(o) for o in (ours if isinstance(ours, (list, tuple)) else [ours])]
     errors = [_error(name, ref, got) for name, ref, got in zip(keras_names, fetched, ours)]

@@ -64,7 +64,8 @@ def resolve_target(target: TargetSpec, ruleset: _rulesets.RuleSet, architecture:
     if target.spec == "auto" and default is None:
         raise CkptkitError(f"rule set {ruleset.name!r} names no default target for {architecture}; pass --target")
     spec = default[0] if target.spec == "auto" else target.spec
-    args = substitute(default[1], derive(ruleset.derive, specs)) if default and default[0] == spec else {}
+    args = dict(default[1]) if default and default[0] == spec else {}
+    args = substitute({**args, **ruleset.target_args.get(spec, {})}, derive(ruleset.derive, specs))
     classes = args.pop("classes", None) if target.classes is None else target.classes
     include_top = args.pop("include_top", None) if target.include_top is None else target.include_top
     args.pop("classes", None)

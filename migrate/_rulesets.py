@@ -5,7 +5,8 @@ A rule set file holds ``name``, ``architectures`` (detected names it serves),
 ``target`` and builder arguments), ``[derive]`` (values read from tensor shapes), ``[[exclude]]`` (source
 tensors to leave out, with a reason), ``[[rule]]`` (source regex -> target
 template, optional ``transform`` list and ``part``) and ``[[structural]]``
-(source and target regexes whose tensors are paired by build order and shape).
+(source and target regexes whose tensors are paired by build order and shape)
+and ``[[init]]`` (target weights no source provides, set to ``value``).
 Built-in sets live in ``migrate/rules/maps/``; ``--rules FILE`` adds a user's,
 whose rules are tried before the built-in ones.
 """
@@ -44,6 +45,15 @@ class Exclude:
 
 
 @dataclass(frozen=True)
+class Init:
+    """Target weights with no source, set to a constant (e.g. Keras conv biases slim never had)."""
+
+    target: re.Pattern
+    value: float
+    reason: str
+
+
+@dataclass(frozen=True)
 class Structural:
     source: re.Pattern
     target: re.Pattern
@@ -65,6 +75,8 @@ class RuleSet:
     parity: dict = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)  # target -> why it is known to differ
     derive: dict = field(default_factory=dict)  # name -> {tensor, axis, divide}: see _derive
+    inits: tuple[Init, ...] = ()
+    target_args: dict = field(default_factory=dict)  # target spec -> builder arguments for that target
 
     def extended(self, user: "RuleSet") -> "RuleSet":
         """This set with a user's rules tried first."""
@@ -73,7 +85,8 @@ class RuleSet:
             targets={**self.targets, **user.targets}, rules=user.rules + self.rules,
             excludes=user.excludes + self.excludes, structural=user.structural + self.structural,
             scope_separator=self.scope_separator, parity=self.parity, notes={**self.notes, **user.notes},
-            derive={**self.derive, **user.derive},
+            derive={**self.derive, **user.derive}, inits=user.inits + self.inits,
+            target_args={**self.target_args, **user.target_args},
         )
 
 
@@ -97,6 +110,9 @@ def load(path: Path, text: str | None = None) -> RuleSet:
         parity=dict(data.get("parity", {})),
         notes=dict(data.get("notes", {})),
         derive=dict(data.get("derive", {})),
+        target_args=dict(data.get("target_args", {})),
+        inits=tuple(Init(where.regex(i, "target"), float(i.get("value", 0.0)), i.get("reason", "set by rule"))
+                    for i in data.get("init", ())),
     )
 
 

@@ -9,9 +9,13 @@ Every module that needs TensorFlow calls :func:`tensorflow` instead of
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
+import sys
 
 
+@functools.lru_cache(maxsize=None)
 def tensorflow():
     """Return the ``tensorflow`` module with legacy Keras (tf_keras) selected."""
     os.environ["TF_USE_LEGACY_KERAS"] = "1"
@@ -19,8 +23,10 @@ def tensorflow():
     # oneDNN reorders float sums: training one step (fixtures, fine-tuning tests)
     # would give values that differ between runs and processes.
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-    import tensorflow as tf  # noqa: PLC0415 - deliberately lazy
+    with _quiet_native_stderr():
+        import tensorflow as tf  # noqa: PLC0415 - deliberately lazy
 
+        tf.config.list_physical_devices()  # device start-up logs happen here, not at the first op
     return tf
 
 
@@ -30,3 +36,26 @@ def tf_keras():
     import tf_keras  # noqa: PLC0415
 
     return tf_keras
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """Silence what TensorFlow's C++ prints to fd 2 before its logging is set up.
+
+    Those lines (CUDA probing, oneDNN notices) would break the promise of one
+    clear line per error.  Python exceptions are unaffected; set
+    CKPTKIT_TF_LOGS=1 to see the native output.
+    """
+    if os.environ.get("CKPTKIT_TF_LOGS") == "1":
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)

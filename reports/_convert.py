@@ -41,6 +41,7 @@ class MappingReport:
     dropped: dict[str, str] = field(default_factory=dict)  # source name -> why it was left out
     warnings: tuple[str, ...] = ()
     left_out_target: tuple[str, ...] = ()  # target weights --restore keeps freshly initialised
+    initialised: dict[str, str] = field(default_factory=dict)  # target -> why it is set to a constant
     summary: dict[str, int] = field(default_factory=dict)
 
     kind = "map"
@@ -49,7 +50,7 @@ class MappingReport:
         counts = {
             "mapped": len(self.mapped), "unmapped_source": len(self.unmapped_source),
             "unmapped_target": len(self.unmapped_target), "shape_mismatches": len(self.shape_mismatches),
-            "ambiguous": len(self.ambiguous), "dropped": len(self.dropped), "left_out_target": len(self.left_out_target),
+            "ambiguous": len(self.ambiguous), "dropped": len(self.dropped), "left_out_target": len(self.left_out_target), "initialised": len(self.initialised),
         }
         object.__setattr__(self, "summary", counts)
 

@@ -21,6 +21,12 @@ def mapping_text(r: MappingReport, markdown: bool) -> str:
                          ("Target left freshly initialised (--restore)", r.left_out_target)):
         if names:
             out += ["", f"{head}{title} ({len(names)})"] + [f"  {g}" for g in group_names(names)]
+    if r.initialised:
+        reasons: dict[str, list[str]] = {}
+        for name, reason in r.initialised.items():
+            reasons.setdefault(reason, []).append(name)
+        out += ["", f"{head}Set to constants ({len(r.initialised)})"]
+        out += [f"  {reason}: " + "; ".join(group_names(names, max_items=4)) for reason, names in reasons.items()]
     if r.shape_mismatches:
         rows = [[m.source, shape_text(m.source_shape), m.target, shape_text(m.target_shape), m.rule] for m in r.shape_mismatches]
         out += ["", f"{head}Shape mismatches", tabulate(rows, ["source", "shape", "target", "shape", "rule"], tablefmt=style)]

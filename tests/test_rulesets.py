@@ -166,3 +166,42 @@ def test_unknown_target(zoo, capsys):
 
     assert main(["map", str(zoo["mobilenet_v1_small"]), "--target", "keras:NoSuchNet"]) == 2
     assert "no such tf_keras application; known:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags,load", [(["--layout", "weights"], "prefix"), (["--format", "h5"], "h5")])
+def test_other_layouts_load_with_load_weights(zoo, tmp_path, tf, flags, load):
+    from migrate.cli import main
+
+    out = tmp_path / "out"
+    assert main(["convert", str(zoo["mobilenet_v1_small"]), str(out), "--target", "auto", *flags]) == 0
+    with open_checkpoint(zoo["mobilenet_v1_small"]) as reader:
+        plan = plan_model(reader, TargetSpec("auto"), None, "full", SelectOptions())
+    model = build(plan.target)
+    if load == "h5":
+        model.load_weights(str(out / "weights.h5"))
+    else:
+        model.load_weights(tf.train.latest_checkpoint(str(out))).assert_existing_objects_matched()
+    kernel = model.get_layer("conv1").kernel.numpy()
+    with open_checkpoint(zoo["mobilenet_v1_small"]) as src:
+        assert kernel.tobytes() == src.read("MobilenetV1/Conv2d_0/weights").tobytes()
+
+
+def test_errors_on_tensorflow_paths_are_one_line(zoo):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "migrate.cli", "map", str(zoo["mobilenet_v1_small"]),
+                             "--target", "keras:NoSuchNet"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_sources_are_not_modified(zoo, tmp_path):
+    import hashlib
+
+    entry = zoo["mobilenet_v1_rmsprop_ema"]
+    before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in entry.iterdir()}
+    convert(entry, tmp_path / "generic")
+    convert(entry, tmp_path / "model", target=TargetSpec("auto"), options=SelectOptions(use_ema=True))
+    after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in entry.iterdir()}
+    assert before == after
