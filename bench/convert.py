@@ -6,6 +6,10 @@ tf.train.Checkpoint(**vars).  Both run as fresh processes on the same source,
 alternately; we report median wall time and peak RSS (ru_maxrss of the child)
 and the ratios.  Targets: ckptkit under 1 s and 200 MB, both >= 10x better.
 
+Model-target conversion (full-size resnet_v1_50 into its slim-exact Keras
+model): peak RSS against a process that imports TensorFlow and builds the same
+model; the target is at most one tensor (the largest) more.
+
 Usage: python bench/convert.py [--mb 1000] [--repeat 3]
 """
 from __future__ import annotations
@@ -22,6 +26,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+# bench/inspect.py would shadow the standard library's inspect for in-process imports
+sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 GUIDE = """
 import sys
@@ -37,12 +43,15 @@ tf.train.Checkpoint(**variables).save(sys.argv[2] + "/ckpt")
 def run(cmd: list[str]) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of one child process (its own rusage, via wait4)."""
     start = time.perf_counter()
-    child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
-    _, status, usage = os.wait4(child.pid, 0)
-    wall = time.perf_counter() - start
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode:
-        raise SystemExit(f"{' '.join(cmd[:4])} failed with exit code {child.returncode}")
+    with tempfile.TemporaryFile() as err:
+        child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, cwd=REPO)
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - start
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode:
+            err.seek(0)
+            last = err.read().decode(errors="replace").strip().splitlines()[-1:]
+            raise SystemExit(f"{' '.join(cmd[:4])} failed with exit code {child.returncode}: {last}")
     return wall, usage.ru_maxrss / 1024
 
 
@@ -50,7 +59,7 @@ def measure(source: Path, repeat: int) -> dict:
     ours_t, ours_m, guide_t, guide_m = [], [], [], []
     for _ in range(repeat):
         with tempfile.TemporaryDirectory(dir=source.parent) as tmp:
-            t, m = run([sys.executable, "-m", "migrate.cli", "convert", str(source), f"{tmp}/out", "--format", "json"])
+            t, m = run([sys.executable, "-m", "migrate.cli", "convert", str(source), f"{tmp}/out", "--report", "json"])
             ours_t.append(t)
             ours_m.append(m)
         with tempfile.TemporaryDirectory(dir=source.parent) as tmp:
@@ -68,6 +77,43 @@ def measure(source: Path, repeat: int) -> dict:
     }
 
 
+BUILD_ONLY = """
+import sys
+from migrate import open_checkpoint
+from migrate._plan import plan_model
+from migrate._select import SelectOptions
+from migrate._targets import TargetSpec
+with open_checkpoint(sys.argv[1]) as reader:
+    plan_model(reader, TargetSpec("auto"), None, "full", SelectOptions())   # TF + the model, no conversion
+"""
+
+
+def measure_model(source: Path, repeat: int) -> dict:
+    """Model-target conversion against the same process stopping after building the model."""
+    sys.path.insert(0, str(REPO))
+    from migrate import open_checkpoint  # noqa: PLC0415
+
+    with open_checkpoint(source) as reader:
+        specs = reader.specs()
+    largest = max(s.nbytes for s in specs.values()) / 2**20
+    convert_runs, build_runs = [], []
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory(dir=source.parent) as tmp:
+            convert_runs.append(run([sys.executable, "-m", "migrate.cli", "convert", str(source), f"{tmp}/out",
+                                     "--target", "auto", "--report", "json"]))
+        build_runs.append(run([sys.executable, "-c", BUILD_ONLY, str(source)]))
+    convert_rss = statistics.median(r[1] for r in convert_runs)
+    build_rss = statistics.median(r[1] for r in build_runs)
+    return {
+        "source": source.name, "source_mb": round(sum(s.nbytes for s in specs.values()) / 2**20, 1),
+        "convert_s": round(statistics.median(r[0] for r in convert_runs), 2),
+        "convert_peak_rss_mb": round(convert_rss, 1),
+        "tf_plus_model_rss_mb": round(build_rss, 1), "largest_tensor_mb": round(largest, 1),
+        "extra_over_tf_plus_model_mb": round(convert_rss - build_rss, 1),
+        "extra_in_largest_tensors": round((convert_rss - build_rss) / largest, 2),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mb", type=int, default=1000)
@@ -77,8 +123,13 @@ def main() -> None:
     source = directory / f"big_{args.mb}mb"
     if not (source / "model.ckpt.index").exists():
         subprocess.run([sys.executable, "-m", "fixtures", "big", "--out", str(source), "--mb", str(args.mb)], check=True, cwd=REPO)
-    result = measure(source, args.repeat)
-    result["targets"] = {"ckptkit_s_max": 1.0, "ckptkit_peak_rss_mb_max": 200, "ratios_min": 10}
+    result = {"generic": measure(source, args.repeat)}
+    model_source = Path(os.environ.get("CKPTKIT_FIXTURES", REPO / ".cache" / "fixtures")) / "resnet_v1_50"
+    if not model_source.exists():
+        subprocess.run([sys.executable, "-m", "fixtures", "build", "--only", "resnet_v1_50"], check=True, cwd=REPO)
+    result["model_target"] = measure_model(model_source, args.repeat)
+    result["targets"] = {"generic_s_max": 1.0, "generic_peak_rss_mb_max": 200, "generic_ratios_min": 10,
+                         "model_target_extra_in_largest_tensors_max": 1.0}
     print(json.dumps(result, indent=2))
     shutil.rmtree(directory / ".tmp", ignore_errors=True)
 

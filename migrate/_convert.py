@@ -11,7 +11,7 @@ from ._formats import open_checkpoint
 from ._formats._bundle import BundleReader, shard_path
 from ._formats._bundle_writer import BundleWriter
 from ._generic import generic_mapping, source_value, write_generic
-from ._model_convert import LAYOUTS, assign_all, save, verify_by_restore
+from ._model_convert import LAYOUTS, assign_all, save, verify_written
 from ._plan import plan_model, require_complete
 from ._select import SelectOptions, select
 from ._staging import Staging, write_state_file
@@ -72,7 +72,7 @@ def _into_model(reader, tmp: Path, target, rules, restore, layout, options, pari
     path = save(plan.model, tmp, layout, PREFIX)
     if layout != "h5":
         write_state_file(tmp, PREFIX)
-    verified = verify_by_restore(plan.model, plan.weights, plan.planned, reader, path, layout)
+    verified = verify_written(plan.weights, plan.planned, reader, path, layout)
     parity_report = None
     if parity:
         from ._parity import run_parity  # noqa: PLC0415 - imports TF1 graph machinery

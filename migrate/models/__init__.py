@@ -7,5 +7,6 @@ layers after the original variable scopes, with "/" written as ".".
 Importing this package never imports TensorFlow; building a model does.
 """
 from ._slim_resnet_v1 import slim_resnet_v1 as slim_resnet_v1
+from ._slim_resnet_v2 import slim_resnet_v2 as slim_resnet_v2
 
-__all__ = ["slim_resnet_v1"]
+__all__ = ["slim_resnet_v1", "slim_resnet_v2"]

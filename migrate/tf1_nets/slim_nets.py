@@ -1,0 +1,106 @@
+"""tf_slim's own classification nets in inference mode, as parity references.
+
+Each builder wraps ``tf_slim.nets`` under its arg scope with
+``is_training=False`` (BatchNorm uses its moving statistics, dropout is off)
+and returns logits ``[batch, num_classes]``.  Variables get slim's scope
+names, so parity restores them straight from the source checkpoint.
+``base_depths`` rebuilds ResNets with other bottleneck depths (the fixture
+zoo's ``*_small`` entries use ``(4, 8, 16, 32)``).
+"""
+from __future__ import annotations
+
+from ._slim import slim, tf
+
+# Units per block of slim's resnet_v{1,2}_{50,101,152,200}.
+RESNET_UNITS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3), 200: (3, 24, 36, 3)}
+RESNET_STRIDES = (2, 2, 2, 1)  # in the last unit of each block
+RESNET_BASE_DEPTHS = (64, 128, 256, 512)
+
+
+def inference_scope(scope: dict) -> dict:
+    """Copy a slim arg_scope so BatchNorm takes slim's fused kernel.
+
+    With the default ``updates_collections=UPDATE_OPS`` slim builds BatchNorm
+    through a Keras legacy layer that TensorFlow 2.21 can no longer import;
+    ``None`` selects the fused kernel, which creates the same variables and,
+    with ``is_training=False``, computes the same inference function.
+    """
+    copy = {}
+    for op, kwargs in scope.items():
+        kwargs = dict(kwargs)
+        if "normalizer_params" in kwargs:
+            kwargs["normalizer_params"] = {**kwargs["normalizer_params"], "updates_collections": None}
+        if "updates_collections" in kwargs:
+            kwargs["updates_collections"] = None
+        copy[op] = kwargs
+    return copy
+
+
+def _squeezed(logits):
+    """``[batch, 1, 1, classes]`` -> ``[batch, classes]``; other ranks unchanged."""
+    return tf().squeeze(logits, [1, 2], name="SpatialSqueeze") if logits.shape.rank == 4 else logits
+
+
+def vgg_16(images, num_classes: int = 1000):
+    """slim ``vgg_16``: logits ``[batch, num_classes]`` (fc8, dropout off)."""
+    return _vgg("vgg_16", images, num_classes)
+
+
+def vgg_19(images, num_classes: int = 1000):
+    """slim ``vgg_19``: logits ``[batch, num_classes]`` (fc8, dropout off)."""
+    return _vgg("vgg_19", images, num_classes)
+
+
+def _vgg(name: str, images, num_classes: int):
+    s = slim()
+    with s.arg_scope(s.nets.vgg.vgg_arg_scope()):
+        logits, _ = getattr(s.nets.vgg, name)(images, num_classes, is_training=False, spatial_squeeze=True)
+    return logits
+
+
+def resnet_blocks(block_fn, depth: int, base_depths=None) -> list:
+    """slim's four ResNet blocks for ``depth``, optionally at other bottleneck depths."""
+    if depth not in RESNET_UNITS:
+        raise ValueError(f"expected a ResNet depth in {sorted(RESNET_UNITS)}, got depth={depth!r}")
+    base_depths = tuple(base_depths or RESNET_BASE_DEPTHS)
+    if len(base_depths) != len(RESNET_STRIDES):
+        raise ValueError(f"expected {len(RESNET_STRIDES)} base depths, one per block; got {base_depths}")
+    return [block_fn(f"block{i}", base_depth=int(d), num_units=u, stride=s)
+            for i, (d, u, s) in enumerate(zip(base_depths, RESNET_UNITS[depth], RESNET_STRIDES), start=1)]
+
+
+def resnet_v1(images, depth: int = 50, num_classes: int = 1000, base_depths=None):
+    """slim ``resnet_v1_<depth>`` (scope ``resnet_v1_<depth>``): logits ``[batch, num_classes]``."""
+    nets = slim().nets
+    with slim().arg_scope(inference_scope(nets.resnet_utils.resnet_arg_scope())):
+        blocks = resnet_blocks(nets.resnet_v1.resnet_v1_block, depth, base_depths)
+        logits, _ = nets.resnet_v1.resnet_v1(images, blocks, num_classes, is_training=False,
+                                             scope=f"resnet_v1_{depth}")
+    return _squeezed(logits)
+
+
+def resnet_v2(images, depth: int = 50, num_classes: int = 1001, base_depths=None):
+    """slim ``resnet_v2_<depth>`` (scope ``resnet_v2_<depth>``): logits ``[batch, num_classes]``.
+
+    tf_slim's ``resnet_v2`` keeps the logits ``[batch, 1, 1, classes]``;
+    they are squeezed here as the research/slim version does.
+    """
+    nets = slim().nets
+    with slim().arg_scope(inference_scope(nets.resnet_utils.resnet_arg_scope())):
+        blocks = resnet_blocks(nets.resnet_v2.resnet_v2_block, depth, base_depths)
+        logits, _ = nets.resnet_v2.resnet_v2(images, blocks, num_classes, is_training=False,
+                                             scope=f"resnet_v2_{depth}")
+    return _squeezed(logits)
+
+
+def inception_v3(images, num_classes: int = 1001, depth_multiplier: float = 1.0, min_depth: int = 16):
+    """slim ``inception_v3`` (scope ``InceptionV3``): logits ``[batch, num_classes]``.
+
+    The auxiliary head is built too (its variables are in every checkpoint)
+    but only the main logits are returned.
+    """
+    nets = slim().nets
+    with slim().arg_scope(inference_scope(nets.inception_v3.inception_v3_arg_scope())):
+        logits, _ = nets.inception_v3.inception_v3(images, num_classes, is_training=False, min_depth=min_depth,
+                                                   depth_multiplier=depth_multiplier)
+    return logits
