@@ -113,7 +113,7 @@ def test_shards_are_linked_and_output_is_complete(zoo, tmp_path):
 
 def test_existing_output_needs_overwrite(zoo, tmp_path, capsys):
     src, out = str(zoo["vgg_16_v1"]), str(tmp_path / "out")
-    assert main(["convert", src, out, "--format", "json"]) == 0
+    assert main(["convert", src, out, "--report", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["mapping"]["summary"]["mapped"] == 33 and data["verified"] == 33
     assert main(["convert", src, out]) == 2

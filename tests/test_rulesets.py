@@ -48,6 +48,17 @@ def _cases():
 ALL_CASES = list(_cases())
 
 
+def fresh_layer_names() -> None:
+    """Restart tf_keras' layer-name counters.
+
+    Auto-named targets (keras:InceptionV3's conv2d_N) are numbered process-wide,
+    so without this the three builds below would name one layer three ways.
+    """
+    from migrate._tf import tf_keras
+
+    tf_keras().backend.reset_uids()
+
+
 def test_every_rule_set_has_a_case():
     assert sorted(builtin()) == sorted(CASES), "add a conversion case for every built-in rule set"
 
@@ -56,6 +67,7 @@ def test_every_rule_set_has_a_case():
 def test_convert_restore_compare_parity(ruleset, fixture, kwargs, any_zoo, tmp_path, tf):
     zoo = any_zoo
     out = tmp_path / "out"
+    fresh_layer_names()
     report = convert(zoo[fixture], out, target=TargetSpec("auto"), parity=True, parity_layers=True, **kwargs)
     assert report.mapping.rule_set == ruleset
     assert report.mapping.complete and report.verified == len(report.mapping.mapped) > 0
@@ -63,8 +75,10 @@ def test_convert_restore_compare_parity(ruleset, fixture, kwargs, any_zoo, tmp_p
     assert all(e.max_rel <= 1e-4 for e in report.parity.layers)
     # an independent restore into a freshly built target model
     with open_checkpoint(zoo[fixture]) as reader:
+        fresh_layer_names()
         plan = plan_model(reader, TargetSpec("auto"), None, kwargs.get("restore", "full"),
                           kwargs.get("options", SelectOptions()))
+        fresh_layer_names()
         model = build(plan.target)
         status = tf.train.Checkpoint(model=model).read(tf.train.latest_checkpoint(str(out)))
         status.assert_existing_objects_matched()

@@ -4,12 +4,11 @@
 whose other keys map tensor names to BundleEntryProto (dtype, shape, shard,
 offset, size, masked crc32c, slices).  ``PREFIX.data-NNNNN-of-MMMMM`` shards
 hold raw little-endian bytes.  Opening reads the index only; tensor bytes are
-memory-mapped on demand.
+read on demand.
 """
 from __future__ import annotations
 
 import math
-import mmap
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,7 +81,7 @@ class BundleReader(CheckpointReader):
     def __init__(self, prefix: Path):
         super().__init__(prefix)
         self.index_path = Path(f"{prefix}.index")
-        self._maps: dict[int, mmap.mmap] = {}
+        self._shards: dict[int, object] = {}  # shard id -> open file
         self._open_files = []
         with _table_errors(self.index_path):
             with Table(self.index_path) as table:
@@ -195,7 +194,7 @@ class BundleReader(CheckpointReader):
         np_dtype = numpy_dtype(entry.dtype)
         if np_dtype is None:
             raise UnsupportedFeatureError(f"{self.path}: tensor {label} has dtype {entry.dtype}, which holds no values")
-        return np.frombuffer(raw, dtype=np_dtype).reshape(shape).copy()
+        return np.frombuffer(raw, dtype=np_dtype).reshape(shape)
 
     def iter_chunks(self, name: str, chunk_bytes: int = CHUNK_BYTES) -> Iterator[np.ndarray]:
         """Stream with read() into fresh buffers: a mapping would keep every page resident."""
@@ -228,11 +227,16 @@ class BundleReader(CheckpointReader):
                     os.close(fd)
 
     def _bytes(self, entry: BundleEntry) -> memoryview:
-        if entry.shard not in self._maps:
-            f = open(self._shard(entry.shard), "rb")
+        """The entry's bytes, read into a fresh buffer (a memory map would keep every page resident)."""
+        if entry.shard not in self._shards:
+            f = open(self._shard(entry.shard), "rb", buffering=0)
             self._open_files.append(f)
-            self._maps[entry.shard] = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if entry.size else b""
-        return memoryview(self._maps[entry.shard])[entry.offset : entry.offset + entry.size]
+            self._shards[entry.shard] = f
+        buffer = np.empty(entry.size, dtype=np.uint8)
+        got = os.preadv(self._shards[entry.shard].fileno(), [buffer], entry.offset) if entry.size else 0
+        if got != entry.size:
+            raise CheckpointFormatError(f"{self._shard(entry.shard)}: tensor bytes at {entry.offset} are cut short")
+        return memoryview(buffer)
 
     def _check_crc(self, label: str, entry: BundleEntry, actual: int) -> None:
         if entry.crc is not None and unmask(entry.crc) != actual:
@@ -245,15 +249,9 @@ class BundleReader(CheckpointReader):
         return problems or super().verify()
 
     def close(self) -> None:
-        for m in self._maps.values():
-            if isinstance(m, mmap.mmap):
-                try:
-                    m.close()
-                except BufferError:  # a caller still holds an array view; the OS frees it later
-                    pass
         for f in self._open_files:
             f.close()
-        self._maps, self._open_files = {}, []
+        self._shards, self._open_files = {}, []
 
 
 def _decode_strings(raw, count: int, label: str) -> tuple[np.ndarray, int]:

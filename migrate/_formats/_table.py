@@ -4,12 +4,13 @@ TensorFlow's ``core/lib/io/table`` is LevelDB's table format: data blocks of
 prefix-compressed key/value entries, an index block of separator keys ->
 block handles, and a 48-byte footer ending in a magic number.  Each block is
 followed by a type byte (0 raw, 1 snappy) and a masked crc32c.  The file is
-memory-mapped, so a V1 checkpoint of hundreds of MB costs nothing to open.
+read block by block with pread (a memory map would count every page read as
+resident), so a V1 checkpoint of hundreds of MB costs one block to open.
 """
 from __future__ import annotations
 
 import bisect
-import mmap
+import os
 import struct
 from pathlib import Path
 from typing import Iterator
@@ -49,22 +50,21 @@ class Table:
         self._verify = verify_blocks
         self._file = open(self.path, "rb")
         try:
-            self._map = self._open_map()
+            self._size = self._file.seek(0, 2)
+            if self._size < FOOTER_SIZE:
+                raise TableError(f"{self._size} bytes is shorter than the {FOOTER_SIZE}-byte table footer (file truncated?)")
             self._index_keys, self._index_handles = self._read_index()
         except Exception:
             self.close()
             raise
 
-    def _open_map(self):
-        size = self._file.seek(0, 2)
-        if size < FOOTER_SIZE:
-            raise TableError(f"{size} bytes is shorter than the {FOOTER_SIZE}-byte table footer (file truncated?)")
-        return mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
+    def _pread(self, size: int, offset: int) -> bytes:
+        data = os.pread(self._file.fileno(), size, offset)
+        if len(data) != size:
+            raise TableError(f"short read at offset {offset} (file changed or truncated while reading)")
+        return data
 
     def close(self) -> None:
-        if getattr(self, "_map", None) is not None:
-            self._map.close()
-            self._map = None
         self._file.close()
 
     def __enter__(self) -> "Table":
@@ -74,7 +74,7 @@ class Table:
         self.close()
 
     def _read_index(self):
-        footer = self._map[-FOOTER_SIZE:]  # a copy: a view would pin the mapping open
+        footer = self._pread(FOOTER_SIZE, self._size - FOOTER_SIZE)
         if struct.unpack_from("<Q", footer, 40)[0] != MAGIC:
             raise TableError("bad table magic number (not a checkpoint table, or truncated)")
         try:
@@ -91,18 +91,18 @@ class Table:
     def _block(self, handle: tuple[int, int]) -> bytes:
         offset, size = handle
         end = offset + size + TRAILER_SIZE
-        if end > len(self._map) - FOOTER_SIZE:
+        if end > self._size - FOOTER_SIZE:
             raise TableError(f"block at {offset}+{size} runs past the end of the file (truncated?)")
-        raw = self._map[offset : offset + size]
-        kind = self._map[offset + size]
+        block = self._pread(size + TRAILER_SIZE, offset)
+        raw, kind = memoryview(block)[:size], block[size]
         if self._verify:
-            stored = unmask(struct.unpack_from("<I", self._map, offset + size + 1)[0])
+            stored = unmask(struct.unpack_from("<I", block, size + 1)[0])
             if crc32c(bytes([kind]), crc32c(raw)) != stored:
                 raise TableError(f"block at offset {offset} fails its crc32c check (bytes corrupted)")
         if kind == 0:
             return raw
         if kind == 1:
-            return _snappy(raw, offset)
+            return _snappy(bytes(raw), offset)
         raise TableError(f"block at offset {offset} has unknown compression type {kind}")
 
     def items(self) -> Iterator[tuple[bytes, memoryview]]:

@@ -20,14 +20,14 @@ This model reproduces slim exactly:
   input itself (1x1/stride max-pool where strided); ``conv1`` 1x1 and
   ``conv2`` 3x3 (strided ``conv2d_same``) with BatchNorm + ReLU, no biases;
   ``conv3`` 1x1 with biases; output ``shortcut + conv3``;
-* ``postnorm`` BatchNorm + ReLU, ``pool5`` global mean, then the classifier.
+* ``postnorm`` BatchNorm + ReLU, ``pool5`` keep-dims global mean, ``logits``
+  a 1x1 conv with biases, squeezed to ``[batch, num_classes]``.
 
 Layer names are the slim variable scopes with "/" written as "." (as in
-:mod:`migrate.models._slim_resnet_v1`), e.g. ``resnet_v2_50.block1.unit_1.
-bottleneck_v2.preact`` holds ``.../preact/{gamma, beta, ...}``.  One
-exception: slim's ``logits`` (a 1x1 conv over the pooled map) is the Dense
-layer ``predictions`` of Keras' applications, so one mapping rule and one
-parity output serve both this model and keras:ResNet50V2.
+:mod:`migrate.models._slim_resnet_v1`): ``resnet_v2_50/block1/unit_1/
+bottleneck_v2/preact/gamma`` is the gamma of layer ``resnet_v2_50.block1.
+unit_1.bottleneck_v2.preact``.  Layers without variables get suffixes
+(``.pad``, ``.relu``, ``.add``) that no scope uses.
 
 Not reproduced: ``output_stride`` (atrous), ``include_root_block=False`` and
 the L2 weight decay of ``resnet_arg_scope`` (a training-time loss term).
@@ -40,8 +40,6 @@ from ._slim_resnet_v1 import BLOCK_STRIDES, BN_DECAY, BN_EPSILON, ROOT_DEPTH, UN
 
 if TYPE_CHECKING:
     import tf_keras
-
-CLASSIFIER = "predictions"  # Keras' name for slim's `logits`; see the module docstring
 
 
 def slim_resnet_v2(depth: int = 50, num_classes: int | None = 1001, input_shape=(224, 224, 3),
@@ -72,9 +70,12 @@ def slim_resnet_v2(depth: int = 50, num_classes: int | None = 1001, input_shape=
     net = layers.BatchNormalization(momentum=BN_DECAY, epsilon=BN_EPSILON, name=f"{scope}.postnorm")(net)
     net = layers.ReLU(name=f"{scope}.postnorm.relu")(net)
     if global_pool:
-        net = layers.GlobalAveragePooling2D(name=f"{scope}.pool5")(net)
+        net = layers.GlobalAveragePooling2D(keepdims=True, name=f"{scope}.pool5")(net)
     if num_classes is not None:
-        net = layers.Dense(num_classes, kernel_initializer="he_normal", name=CLASSIFIER)(net)
+        net = layers.Conv2D(num_classes, 1, use_bias=True, kernel_initializer="he_normal",
+                            name=f"{scope}.logits")(net)
+    if global_pool:
+        net = layers.Flatten(name=f"{scope}.SpatialSqueeze")(net)
     return tf_keras().Model(images, net, name=scope)
 
 
