@@ -15,8 +15,8 @@ def mapping_text(r: MappingReport, markdown: bool) -> str:
            "  ".join(f"{k}: {v}" for k, v in s.items())]
     out += [f"warning: {w}" for w in r.warnings]
     if r.mapped:
-        rows = [[m.source, m.target, m.rule, m.transform] for m in r.mapped]
-        out += ["", f"{head}Mapped", tabulate(rows, ["source", "target", "rule", "transform"], tablefmt=style)]
+        out += ["", f"{head}Mapped, by rule ({len(r.mapped)}; --format json lists every pair)",
+                tabulate(_by_rule(r.mapped), ["rule", "tensors", "transform", "source", "target"], tablefmt=style)]
     for title, names in (("Unmapped source", r.unmapped_source), ("Unmapped target", r.unmapped_target),
                          ("Target left freshly initialised (--restore)", r.left_out_target)):
         if names:
@@ -58,3 +58,19 @@ def convert_text(r: ConvertReport, markdown: bool) -> str:
         if p.explanation:
             out.append(p.explanation)
     return "\n".join(out + ["", mapping_text(r.mapping, markdown)])
+
+
+def _by_rule(mapped) -> list[list]:
+    """One row per (rule, transform): counts and prefix-grouped names, so 300 pairs read at a glance."""
+    groups: dict[tuple[str, str], list] = {}
+    for m in mapped:
+        groups.setdefault((_rule_head(m.rule), m.transform), []).append(m)
+    return [[rule, len(items), transform, "; ".join(group_names([m.source for m in items], max_items=3)),
+             "; ".join(group_names([m.target for m in items], max_items=3))]
+            for (rule, transform), items in groups.items()]
+
+
+def _rule_head(rule: str) -> str:
+    """``file.toml:12 (structural #3, unique shape)`` -> ``file.toml:12 (structural)``."""
+    head, _, detail = rule.partition(" (")
+    return f"{head} (structural)" if detail.startswith("structural") else head
