@@ -17,3 +17,6 @@ from ._group import group_names  # noqa: E402
 
 __all__ += ["Ambiguity", "ConvertReport", "LayerError", "MappedTensor", "MappingReport", "ParityReport",
             "ShapeMismatch", "group_names"]
+from ._zoo import STATUSES, ZooReport, ZooRow  # noqa: E402
+
+__all__ += ["STATUSES", "ZooReport", "ZooRow"]

@@ -1,0 +1,54 @@
+"""Typed result of ``ckpt-migrate zoo``: one row per checkpoint, totals and breakdowns."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+STATUSES = ("converted", "failed", "skipped")
+
+
+@dataclass(frozen=True)
+class ZooRow:
+    source: str  # path relative to the zoo directory
+    output: str | None  # path relative to the output directory
+    status: str  # converted | failed | skipped (unchanged since a previous run)
+    format: str | None = None
+    architecture: str | None = None
+    parameters: int | None = None
+    bytes: int | None = None
+    target: str | None = None  # "generic", keras:..., module:...
+    mapped: int | None = None
+    unmapped: int | None = None  # unmapped source + unmapped target
+    mismatched: int | None = None  # shape mismatches + ambiguous
+    parity_max_rel: float | None = None  # None: parity not run
+    parity_passed: bool | None = None
+    seconds: float = 0.0
+    reason: str | None = None  # why it failed (one line)
+    reason_kind: str | None = None  # the error class, for the breakdown
+
+
+@dataclass(frozen=True)
+class ZooReport:
+    source: str
+    output: str
+    rows: tuple[ZooRow, ...]
+    jobs: int
+    seconds: float
+    totals: dict[str, int] = field(default_factory=dict)
+    by_architecture: dict[str, dict[str, int]] = field(default_factory=dict)
+    by_failure: dict[str, int] = field(default_factory=dict)
+
+    kind = "zoo"
+
+    def __post_init__(self):
+        statuses = Counter(r.status for r in self.rows)
+        totals = {"checkpoints": len(self.rows), **{s: statuses.get(s, 0) for s in STATUSES},
+                  "bytes": sum(r.bytes or 0 for r in self.rows),
+                  "parameters": sum(r.parameters or 0 for r in self.rows)}
+        by_arch: dict[str, Counter] = {}
+        for r in self.rows:
+            by_arch.setdefault(r.architecture or "unknown", Counter())[r.status] += 1
+        object.__setattr__(self, "totals", totals)
+        object.__setattr__(self, "by_architecture", {a: dict(c) for a, c in sorted(by_arch.items())})
+        object.__setattr__(self, "by_failure", dict(Counter(r.reason_kind or "error" for r in self.rows
+                                                            if r.status == "failed").most_common()))
