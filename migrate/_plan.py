@@ -93,7 +93,7 @@ def require_complete(report: MappingReport) -> None:
     first = (report.unmapped_target[:1] or [m.target for m in report.shape_mismatches[:1]]
              or [", ".join(a.sources) for a in report.ambiguous[:1]])
     raise MappingError(f"{report.source} does not fit {report.target}: {', '.join(parts)} (first: {first[0]}); "
-                       "the mapping report above says where; add rules with --rules FILE", report)
+                       "the mapping report says where (ckpt-migrate map); add rules with --rules FILE", report)
 
 
 def map_generic(reader, options: SelectOptions) -> tuple[Selection, MappingReport]:

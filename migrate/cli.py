@@ -50,7 +50,24 @@ def _parser() -> argparse.ArgumentParser:
     conv.add_argument("--report", choices=FORMATS, default="table", help="how to print the report")
     conv.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     conv.set_defaults(run=_convert)
+
+    zoo = commands.add_parser("zoo", help="convert every checkpoint under a directory into one compatibility report")
+    zoo.add_argument("source", help="zoo directory (tarball layouts, prefixes, V1 files, .h5)")
+    zoo.add_argument("output", help="output directory: converted checkpoints, zoo-report.{json,md,html}, state")
+    zoo.add_argument("--jobs", type=int, help="worker processes (default: the number of cores)")
+    zoo.add_argument("--manifest", type=Path, help="CSV or JSONL of source, target, options instead of discovery")
+    zoo.add_argument("--report", choices=FORMATS, default="table", help="how to print the report")
+    zoo.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    zoo.set_defaults(run=_zoo)
     return parser
+
+
+def _zoo(args) -> int:
+    from ._zoo import run_zoo  # noqa: PLC0415
+
+    report = run_zoo(args.source, args.output, jobs=args.jobs, manifest=args.manifest)
+    print(render(report, args.report))
+    return EXIT_FINDINGS if report.totals["failed"] else EXIT_OK
 
 
 def _target_flags(parser) -> None:

@@ -1,0 +1,91 @@
+"""What a zoo run has finished, so a rerun resumes; and the lock that keeps runs apart."""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+from ..errors import CkptkitError
+
+STATE = ".ckptkit-zoo-state.json"
+LOCK = ".ckptkit-zoo.lock"
+
+
+class ZooBusyError(CkptkitError, RuntimeError):
+    """Another zoo run holds the output directory."""
+
+
+def fingerprint(files: list[Path]) -> str:
+    """Names, sizes and modification times of every file, plus the bytes of small ones (indexes)."""
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        stat = path.stat()
+        digest.update(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+        if stat.st_size <= 1 << 20:
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+class ZooState:
+    def __init__(self, out: Path):
+        self.path = out / STATE
+        self.items: dict[str, dict] = {}
+        if self.path.exists():
+            try:
+                self.items = json.loads(self.path.read_text())["items"]
+            except (ValueError, KeyError) as e:
+                raise CkptkitError(f"{self.path}: state file is corrupt ({e}); delete it to start the run afresh") from e
+
+    def done(self, rel: str, print_: str) -> dict | None:
+        """The previous row of ``rel`` if it converted from the same bytes."""
+        entry = self.items.get(rel)
+        if entry and entry["fingerprint"] == print_ and entry["row"]["status"] == "converted":
+            return entry["row"]
+        return None
+
+    def record(self, rel: str, print_: str, row: dict) -> None:
+        self.items[rel] = {"fingerprint": print_, "row": row}
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(json.dumps({"version": 1, "items": self.items}, indent=1))
+        os.replace(tmp, self.path)  # atomic: a kill leaves the old state or the new one
+
+
+class ZooLock:
+    """An exclusive flock on OUT/.ckptkit-zoo.lock for the whole run."""
+
+    def __init__(self, out: Path):
+        self.path = out / LOCK
+        self._file = None
+
+    def __enter__(self) -> "ZooLock":
+        self._file = open(self.path, "a+")
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._file.seek(0)
+            holder = self._file.read().strip() or "another process"
+            self._file.close()
+            raise ZooBusyError(f"{self.path.parent}: another zoo run ({holder}) is writing here; "
+                               "wait for it or choose another output directory") from None
+        self._file.seek(0)
+        self._file.truncate()
+        self._file.write(f"pid {os.getpid()}")
+        self._file.flush()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        fcntl.flock(self._file, fcntl.LOCK_UN)
+        self._file.close()
+
+
+def remove_stale_temporaries(out: Path) -> int:
+    """Delete ``.NAME.tmp-*`` staging directories a killed run left (we hold the lock)."""
+    removed = 0
+    for path in out.rglob(".*.tmp-*"):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+    return removed

@@ -1,0 +1,61 @@
+"""Convert one zoo item; runs in a worker process and never raises."""
+from __future__ import annotations
+
+import time
+
+from .._convert import convert
+from .._inspect import inspect
+from .._rulesets import for_architecture
+from .._select import SelectOptions
+from .._targets import TargetSpec
+from ..errors import CkptkitError
+
+SELECT_KEYS = ("keep_optimizer", "use_ema", "keep_global_step", "join_partitions")
+
+
+def convert_item(source: str, output: str, options: dict) -> dict:
+    """Inspect, choose the target, convert, verify (and run parity when a builder is known): a report row."""
+    started = time.perf_counter()
+    row: dict = {"status": "failed"}
+    try:
+        audit = inspect(source)
+        row.update(format=audit.format, architecture=audit.architecture.name,
+                   parameters=audit.totals.parameters, bytes=audit.totals.bytes)
+        target, parity = choose_target(audit.architecture.name, options)
+        report = convert(source, output, target=target, restore=options.get("restore", "full"), overwrite=True,
+                         options=SelectOptions(**{k: bool(options[k]) for k in SELECT_KEYS if k in options}),
+                         parity=parity)
+        row.update(status="converted", target=report.mode, **_mapping_counts(report.mapping))
+        if report.parity is not None:
+            row.update(parity_max_rel=report.parity.outputs[0].max_rel, parity_passed=report.parity.passed)
+    except CkptkitError as e:
+        row.update(reason=str(e), reason_kind=type(e).__name__)
+        inner = getattr(e, "report", None)
+        mapping = getattr(inner, "mapping", inner)
+        if mapping is not None and hasattr(mapping, "summary"):
+            row.update(target=mapping.target, **_mapping_counts(mapping))
+    except Exception as e:  # noqa: BLE001 - one bad checkpoint must not stop the zoo
+        row.update(reason=f"unexpected {type(e).__name__}: {e}", reason_kind="internal error")
+    row["seconds"] = round(time.perf_counter() - started, 3)
+    return row
+
+
+def choose_target(architecture: str, options: dict) -> tuple[TargetSpec | None, bool]:
+    """The manifest's target, else the rule set's default for the architecture, else generic."""
+    wanted = options.get("target")
+    if wanted == "generic":
+        return None, False
+    try:
+        ruleset = for_architecture(architecture)
+    except CkptkitError:
+        if wanted:
+            return TargetSpec(wanted, options.get("classes")), False
+        return None, False
+    parity = bool(options.get("parity", True)) and bool(ruleset.parity.get(architecture, {}).get("builder"))
+    return TargetSpec(wanted or "auto", options.get("classes")), parity
+
+
+def _mapping_counts(mapping) -> dict:
+    s = mapping.summary
+    return {"mapped": s["mapped"], "unmapped": s["unmapped_source"] + s["unmapped_target"],
+            "mismatched": s["shape_mismatches"] + s["ambiguous"]}
