@@ -23,7 +23,12 @@ fixtures: install
 demo: fixtures
 	CKPTKIT_FIXTURES=$(FIXTURES) $(PY) -m fixtures demo --out $(OUT)
 
-test: install
+# The HTML report tests render pages in headless Chromium.
+.PHONY: browser
+browser:
+	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium chromium-driver)
+
+test: install browser
 	$(PY) -m pytest -q -m "not slow"
 
 test-slow: install

@@ -85,8 +85,8 @@ def _into_model(reader, tmp: Path, target, rules, restore, layout, options, pari
     if parity_report is not None and not parity_report.passed:
         from ._parity import ParityError  # noqa: PLC0415
 
-        worst = parity_report.outputs[0]
-        raise ParityError(f"parity FAILED for {plan.target.spec}: max relative error {worst.max_rel:.3g} > "
+        worst = max(parity_report.outputs + parity_report.layers, key=lambda e: e.max_rel)
+        raise ParityError(f"parity FAILED for {plan.target.spec}: max relative error {worst.max_rel:.3g} ({worst.name}) > "
                           f"{parity_report.threshold:g}; first divergent layer: {parity_report.first_divergence or 'n/a'}"
                           + (f"; {parity_report.explanation}" if parity_report.explanation else "")
                           + "; no output written", report)

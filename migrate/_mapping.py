@@ -134,6 +134,8 @@ def _apply_structural(state: _State, structural: Structural, restore: str) -> No
                and n not in state.dropped and _kind(n, structural) is not None]
     targets = [t for t in state.targets if structural.target.search(t) and t not in state.claimed_by
                and t not in state.skipped_targets]
+    if structural.target_order == "name":  # tf_keras' Model.layers is in graph-depth order, not creation order
+        targets.sort(key=lambda t: _natural(t.rsplit("/", 1)[0]))  # stable: a layer's weights keep their order
     order = list(structural.kinds.values())
     sources.sort(key=lambda n: (_natural(_unit(n, structural)), order.index(_kind(n, structural))))
     if structural.part not in state.allowed:
@@ -141,27 +143,29 @@ def _apply_structural(state: _State, structural: Structural, restore: str) -> No
             state.dropped[name] = f"--restore {restore} leaves the {structural.part} out"
         state.skipped_targets.update(targets)
         return
-    by_shape_unique = 0
-    for i, (name, target) in enumerate(zip(sources, targets)):
+    if len(sources) != len(targets):
+        rest = sources[len(targets):] or targets[len(sources):]
+        state.ambiguous.append(Ambiguity(tuple(sources[len(targets):][:3]), tuple(targets[len(sources):][:3]),
+                                         f"{structural.label}: {len(sources)} source vs {len(targets)} target tensors; "
+                                         f"first left over: {rest[0]}; add rules for the extra tensors"))
+        return
+    for i, (name, target) in enumerate(zip(sources, targets)):  # check the whole sequence before pairing any
         kind, target_kind = _kind(name, structural), target.rsplit("/", 1)[-1]
         shape = state.targets[target][0]
         if kind != target_kind or state.sources[name].shape != shape:
             state.ambiguous.append(Ambiguity(
                 (name,), tuple(targets[i : i + 3]),
                 f"{structural.label}: build order diverges at pair {i + 1}: {kind} {list(state.sources[name].shape)} "
-                f"vs {target_kind} {list(shape)}; add a rule for this tensor"))
+                f"vs {target_kind} {list(shape)}; nothing paired by this entry; add a rule for this tensor"))
             return
+    by_shape_unique = 0
+    for i, (name, target) in enumerate(zip(sources, targets)):
+        kind, shape = _kind(name, structural), state.targets[target][0]
         unique = sum(1 for t in targets if state.targets[t][0] == shape and t.rsplit("/", 1)[-1] == kind) == 1
         by_shape_unique += unique
         _pair(state, name, target, (), f"{structural.label} (structural #{i + 1}, {'unique shape' if unique else 'build order'})")
-    if len(sources) != len(targets):
-        rest = sources[len(targets):] or targets[len(sources):]
-        state.ambiguous.append(Ambiguity(tuple(sources[len(targets):][:3]), tuple(targets[len(sources):][:3]),
-                                         f"{structural.label}: {len(sources)} source vs {len(targets)} target tensors; "
-                                         f"first left over: {rest[0]}"))
-    paired = min(len(sources), len(targets))
-    state.warnings.append(f"{structural.label}: structural matcher paired {paired} tensors, {by_shape_unique} by a "
-                          f"unique shape and {paired - by_shape_unique} by build order alone")
+    state.warnings.append(f"{structural.label}: structural matcher paired {len(sources)} tensors, {by_shape_unique} "
+                          f"by a unique shape and {len(sources) - by_shape_unique} by build order alone")
 
 
 def _kind(name: str, structural: Structural) -> str | None:

@@ -24,6 +24,7 @@ from .errors import CkptkitError
 
 THRESHOLD = 1e-4
 _COMPUTE_OPS = {"Conv2D", "DepthwiseConv2dNative", "MatMul"}
+_TF_ACTIVATIONS = {"relu": "Relu", "relu6": "Relu6", "sigmoid": "Sigmoid", "tanh": "Tanh", "softmax": "Softmax"}
 
 
 class ParityError(CkptkitError, RuntimeError):
@@ -116,8 +117,21 @@ def _layer_pairs(graph, plan) -> list[tuple[str, object]]:
             continue
         op = _consumer(graph, item.item.name)
         if op is not None:
-            pairs.append((layer, op.outputs[0]))
+            pairs.append((layer, _through_activation(op, plan.model.get_layer(layer)).outputs[0]))
     return sorted(pairs, key=lambda p: order[p[0]])
+
+
+def _through_activation(op, layer):
+    """The TF1 op to compare ``layer``'s output with.
+
+    A Keras layer with a built-in activation (VGG's ``Conv2D(activation="relu")``)
+    outputs after it, so step past the same activation in the TF1 graph.
+    """
+    name = getattr(getattr(layer, "activation", None), "__name__", "linear")
+    if name == "linear":
+        return op
+    after = op.outputs[0].consumers()
+    return after[0] if len(after) == 1 and after[0].type == _TF_ACTIVATIONS.get(name) else op
 
 
 def _consumer(graph, variable: str):

@@ -60,6 +60,7 @@ class Structural:
     kinds: dict[str, str]  # source leaf name -> target weight name
     part: str = "backbone"
     label: str = ""
+    target_order: str = "model"  # or "name": natural order of layer names (Keras auto-numbering = creation order)
 
 
 @dataclass(frozen=True)
@@ -127,8 +128,11 @@ def _rule(raw: dict, where: "_Locator") -> Rule:
 
 
 def _structural(raw: dict, where: "_Locator") -> Structural:
+    order = raw.get("target_order", "model")
+    if order not in ("model", "name"):
+        raise RuleFileError(f"{where.at(raw.get('source', ''))}: target_order {order!r} is not one of model, name")
     return Structural(where.regex(raw, "source"), where.regex(raw, "target"), dict(raw.get("kinds", {})),
-                      _part(raw, where), where.label(raw["source"]))
+                      _part(raw, where), where.label(raw["source"]), order)
 
 
 def _part(raw: dict, where: "_Locator") -> str:

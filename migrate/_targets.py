@@ -31,7 +31,10 @@ class TargetWeight:
 
 
 def build(target: TargetSpec):
-    """Build the target model with fresh (random) weights."""
+    """Build the target model with fresh (random) weights and deterministic layer names."""
+    from ._tf import tf_keras  # noqa: PLC0415
+
+    tf_keras().backend.reset_uids()  # auto-numbered names (conv2d_N) restart at every build
     kind, _, rest = target.spec.partition(":")
     if kind == "keras":
         return _keras_application(rest, target)

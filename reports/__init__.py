@@ -20,3 +20,8 @@ __all__ += ["Ambiguity", "ConvertReport", "LayerError", "MappedTensor", "Mapping
 from ._zoo import STATUSES, ZooReport, ZooRow  # noqa: E402
 
 __all__ += ["STATUSES", "ZooReport", "ZooRow"]
+from ._diff import ReportDiff, diff_reports  # noqa: E402
+from ._html import render_html  # noqa: E402
+from ._load import from_data, load_report, register_kind  # noqa: E402
+
+__all__ += ["ReportDiff", "diff_reports", "from_data", "load_report", "register_kind", "render_html"]

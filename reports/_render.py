@@ -1,4 +1,4 @@
-"""Render any report as JSON, a terminal table or Markdown."""
+"""Render any report as JSON, a terminal table or Markdown (HTML: ``_html``, reached through ``render``)."""
 from __future__ import annotations
 
 import dataclasses
@@ -6,18 +6,30 @@ import json
 
 from tabulate import tabulate
 
+from ._diff import CATEGORIES, ReportDiff
 from ._format import human_bytes, human_count, number, shape_text
-from ._convert import ConvertReport, MappingReport
 from ._inspect import InspectReport
 from ._render_convert import convert_text, mapping_text
 from ._tree import scope_tree, walk
+from ._zoo import STATUSES, ZooReport, ZooRow
 
 FORMATS = ("table", "markdown", "json")
 
+# Report kind -> text/Markdown renderer.  A new kind adds one line here (and joins
+# _load._BUILT_IN); its HTML page falls back to this Markdown.
+_TEXT = {
+    "inspect": lambda r, markdown, depth: _inspect_text(r, markdown=markdown, depth=depth),
+    "map": lambda r, markdown, depth: mapping_text(r, markdown),
+    "convert": lambda r, markdown, depth: convert_text(r, markdown),
+    "zoo": lambda r, markdown, depth: zoo_text(r, markdown),
+    "diff": lambda r, markdown, depth: diff_text(r, markdown),
+}
+
 
 def to_data(report) -> dict:
-    """The report as plain JSON-able data (the contract for scripts)."""
-    data = _plain(dataclasses.asdict(report))
+    """The report as plain JSON-able data (the contract for scripts), led by its ``"kind"``."""
+    kind = getattr(type(report), "kind", None)
+    data = ({"kind": kind} if isinstance(kind, str) else {}) | _plain(dataclasses.asdict(report))
     for tensor in data.get("tensors", []):
         if tensor.get("stats") is None:
             tensor.pop("stats", None)
@@ -33,18 +45,19 @@ def _plain(value):
 
 
 def render(report, fmt: str = "table", depth: int = 2) -> str:
+    """``fmt``: one of FORMATS, or "html" (a self-contained page)."""
     if fmt == "json":
         return json.dumps(to_data(report), indent=2, allow_nan=False, default=str)
+    if fmt == "html":
+        from ._html import render_html  # noqa: PLC0415 - _html renders Markdown through this module
+
+        return render_html(report)
     if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    markdown = fmt == "markdown"
-    if isinstance(report, InspectReport):
-        return _inspect_text(report, markdown=markdown, depth=depth)
-    if isinstance(report, MappingReport):
-        return mapping_text(report, markdown)
-    if isinstance(report, ConvertReport):
-        return convert_text(report, markdown)
-    raise TypeError(f"no {fmt} renderer for {type(report).__name__}")
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)} or html")
+    renderer = _TEXT.get(getattr(type(report), "kind", None))
+    if renderer is None:
+        raise TypeError(f"no {fmt} renderer for {type(report).__name__}; known report kinds: {', '.join(_TEXT)}")
+    return renderer(report, fmt == "markdown", depth)
 
 
 def _inspect_text(r: InspectReport, markdown: bool, depth: int) -> str:
@@ -86,3 +99,81 @@ def _tensor_table(r: InspectReport, style: str) -> str:
             row += [number(s.min), number(s.max), number(s.mean), number(s.std), s.nan, s.inf, f"{s.zero_fraction:.0%}"] if s else [""] * 7
         rows.append(row)
     return tabulate(rows, headers, tablefmt=style, disable_numparse=True)
+
+
+# -- zoo: the compatibility report of a batch conversion ---------------------------------------------------
+
+ZOO_COLUMNS = ("source", "format", "architecture", "parameters", "size", "target", "mapped", "unmapped",
+               "mismatched", "parity error", "time", "status", "reason")
+
+
+def zoo_text(r: ZooReport, markdown: bool) -> str:
+    head, style = ("## ", "github") if markdown else ("", "simple")
+    t = r.totals
+    out = [f"{'# ' if markdown else ''}Zoo {r.source} -> {r.output}",
+           f"checkpoints: {t['checkpoints']}   " + "   ".join(f"{s}: {t[s]}" for s in STATUSES)
+           + f"   parameters: {human_count(t['parameters'])}   size: {human_bytes(t['bytes'])}"
+           + f"   time: {r.seconds:.1f} s ({r.jobs} job{'s' if r.jobs != 1 else ''})"]
+    if r.by_architecture:
+        rows = [[_cell(a, markdown), *(c.get(s, 0) for s in STATUSES), sum(c.values())] for a, c in r.by_architecture.items()]
+        out += ["", f"{head}By architecture", tabulate(rows, ["architecture", *STATUSES, "total"], tablefmt=style)]
+    if r.by_failure:
+        rows = [[_cell(k, markdown), n] for k, n in r.by_failure.items()]
+        out += ["", f"{head}Failures by reason", tabulate(rows, ["reason", "checkpoints"], tablefmt=style)]
+    rows = [[_cell(c, markdown, limit=0 if markdown else 100) for c in zoo_cells(row)] for row in r.rows]
+    out += ["", f"{head}Checkpoints ({len(r.rows)})",
+            tabulate(rows, ZOO_COLUMNS, tablefmt=style, disable_numparse=True) if rows else "(none)"]
+    return "\n".join(out)
+
+
+def zoo_cells(row: ZooRow) -> list[str]:
+    """One row of the checkpoint table as display text, in ZOO_COLUMNS order."""
+    parity = "" if row.parity_max_rel is None else f"{row.parity_max_rel:.3g}"
+    if row.parity_passed is False:
+        parity += " FAIL"
+    return [row.source, row.format or "", row.architecture or "", _opt(row.parameters, human_count),
+            _opt(row.bytes, human_bytes), row.target or "", _opt(row.mapped, str), _opt(row.unmapped, str),
+            _opt(row.mismatched, str), parity, f"{row.seconds:.2f} s", row.status,
+            f"{row.reason_kind}: {row.reason}" if row.reason and row.reason_kind else row.reason or ""]
+
+
+def _opt(value, fmt) -> str:
+    return "" if value is None else fmt(value)
+
+
+def _cell(text, markdown: bool, limit: int = 0) -> str:
+    """One line; pipes escaped in Markdown tables; long text cut in terminal tables."""
+    text = " ".join(str(text).split())
+    if limit and len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return text.replace("|", "\\|") if markdown else text
+
+
+# -- diff of two reports -------------------------------------------------------------------------------------
+
+_TITLES = {"new failure": "New failures", "fixed": "Fixed", "status": "Other status changes",
+           "reason": "Failure reason changed", "mapping": "Mapping changed", "parity": "Parity error changed",
+           "time": "Time changed", "added": "Added", "removed": "Removed", "changed": "Changed"}
+
+
+def diff_text(d: ReportDiff, markdown: bool) -> str:
+    head, style = ("## ", "github") if markdown else ("", "simple")
+    out = [f"{'# ' if markdown else ''}Changes in {d.report_kind} report: {d.before} -> {d.after}"]
+    if d.totals_before or d.totals_after:
+        keys = [k for k in d.totals_after if k not in ("bytes", "parameters")]
+        out.append("   ".join(f"{k}: {d.totals_before.get(k, 0)} -> {d.totals_after.get(k, 0)}" for k in keys))
+    out.append("   ".join(f"{_TITLES[c].lower()}: {n}" for c, n in d.counts.items()) or "no changes")
+    out.append(f"tolerances: parity error {d.parity_tolerance:g} (absolute), time {d.time_tolerance:.0%} (and 0.5 s)")
+    what = "checkpoint" if d.report_kind == "zoo" else "field"
+    for category in CATEGORIES:
+        changes = d.of(category)
+        if changes:
+            rows = [[_cell(c.key, markdown), _cell(_shown(c.before), markdown, 80), _cell(_shown(c.after), markdown, 80),
+                     _cell(c.note, markdown, 0 if markdown else 100)] for c in changes]
+            out += ["", f"{head}{_TITLES[category]} ({len(changes)})",
+                    tabulate(rows, [what, "before", "after", "note"], tablefmt=style, disable_numparse=True)]
+    return "\n".join(out)
+
+
+def _shown(value: str | None) -> str:
+    return "(absent)" if value is None else value
