@@ -68,7 +68,7 @@ def main() -> None:
         out[f"jobs_{jobs}"] = {
             "checkpoints": first["checkpoints"], "failed": first["failed"], "wall_s": round(wall, 2),
             "checkpoints_per_s": round(first["checkpoints"] / wall, 3), "mb_per_s": round(first["mb"] / wall, 2),
-            "overhead_share": round(max(0.0, wall - work / jobs) / wall, 3),
+            "overhead_share": round(max(0.0, wall - work / jobs) / wall, 3), "work_s": round(work, 2),
         }
     out["speedup_jobs2_over_jobs1"] = round(out["jobs_1"]["wall_s"] / out["jobs_2"]["wall_s"], 2)
     out["targets"] = {"speedup_approaches": 2.0, "overhead_share_max": 0.10}
