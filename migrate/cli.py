@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from reports import FORMATS, render
+from reports._cli import EXIT_FINDINGS, EXIT_OK, run_guarded
 
 from ._progress import Progress
 from .errors import CkptkitError
 
-EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -168,27 +167,7 @@ def _inspect(args) -> int:
 
 
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
-    try:
-        return args.run(args)
-    except CkptkitError as e:
-        return _fail(args, str(e), e.exit_code)
-    except BrokenPipeError:  # output piped into `head`: not an error
-        sys.stdout = open(os.devnull, "w")
-        return EXIT_OK
-    except (OSError, MemoryError) as e:
-        return _fail(args, f"{getattr(e, 'filename', None) or ''}: {e.strerror or e}".lstrip(": "), EXIT_BAD_INPUT)
-    except KeyboardInterrupt:
-        return _fail(args, "interrupted", 130)
-    except Exception as e:  # a bug of ours: still one line, the traceback on --debug
-        return _fail(args, f"unexpected {type(e).__name__}: {e} (rerun with --debug and report it)", EXIT_BAD_INPUT)
-
-
-def _fail(args, message: str, code: int) -> int:
-    if args.debug:
-        raise
-    print(f"ckpt-migrate: error: {message}", file=sys.stderr)
-    return code
+    return run_guarded("ckpt-migrate", _parser().parse_args(argv), (CkptkitError,))
 
 
 if __name__ == "__main__":

@@ -5,15 +5,15 @@ Parses arguments, calls the library, prints; never imports TensorFlow.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from ._diff import diff_reports
 from ._load import ReportFormatError, load_report
+from ._cli import EXIT_OK, run_guarded
 from ._render import render
 
-EXIT_OK, EXIT_NEW_FAILURES, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_NEW_FAILURES = 1
 # --format spellings -> the renderer's names (ckpt-migrate's "table"/"markdown" work too)
 _FORMATS = {"text": "table", "table": "table", "md": "markdown", "markdown": "markdown", "json": "json", "html": "html"}
 
@@ -87,28 +87,7 @@ def _emit(args, text: str, inputs) -> None:
 
 
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
-    try:
-        return args.run(args)
-    except (ReportCliError, ReportFormatError) as e:
-        return _fail(args, str(e), EXIT_BAD_INPUT)
-    except BrokenPipeError:  # output piped into `head`: not an error
-        sys.stdout = open(os.devnull, "w")
-        return EXIT_OK
-    except OSError as e:
-        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
-        return _fail(args, f"{where}{e.strerror or e}", EXIT_BAD_INPUT)
-    except KeyboardInterrupt:
-        return _fail(args, "interrupted", 130)
-    except Exception as e:  # a bug of ours: still one line, the traceback on --debug
-        return _fail(args, f"unexpected {type(e).__name__}: {e} (rerun with --debug and report it)", EXIT_BAD_INPUT)
-
-
-def _fail(args, message: str, code: int) -> int:
-    if args.debug:
-        raise
-    print(f"ckpt-report: error: {message}", file=sys.stderr)
-    return code
+    return run_guarded("ckpt-report", _parser().parse_args(argv), (ReportCliError, ReportFormatError))
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ def decode_tensor_proto(buf, dtype: str, count: int) -> np.ndarray:
     if dtype == "string":
         return _fill(np.array(strings, dtype=object), count)
     if fixed:
-        values = np.concatenate(fixed)
+        values = fixed[0] if len(fixed) == 1 else np.concatenate(fixed)  # one packed field: no copy
         if dtype.startswith("complex"):
             values = values.view(np_dtype)
         return _fill(values.astype(np_dtype, copy=False), count)
