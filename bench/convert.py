@@ -79,6 +79,7 @@ def measure(source: Path, repeat: int) -> dict:
 
 BUILD_ONLY = """
 import sys
+import migrate.cli, migrate._convert, migrate._model_convert, reports  # the code the converting process loads
 from migrate import open_checkpoint
 from migrate._plan import plan_model
 from migrate._select import SelectOptions

@@ -1,16 +1,18 @@
 """Write a legacy checkpoint's tensors into a target model and save it as TF2.
 
-Tensors are read, transformed and assigned one at a time.  Verification
-re-reads each written tensor natively and compares it with its source, bit
-for bit, one tensor at a time.
+Tensors are read, transformed and assigned one at a time; verification
+streams the written file against digests of the assigned values.
 """
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ._formats._bundle import OBJECT_GRAPH_KEY, BundleReader
+from ._formats._dtypes import numpy_to_name
 from ._formats._h5 import H5Reader
 from ._formats._objgraph import decode, keys_by_full_name
 from ._generic import source_value
@@ -25,10 +27,25 @@ def expected_value(reader, planned: Planned, shape) -> np.ndarray:
     return chain_apply(planned.transforms, source_value(reader, planned.item), tuple(shape))
 
 
-def assign_all(model_weights, planned: dict[str, Planned], reader) -> None:
+@dataclass(frozen=True)
+class Written:
+    """What a target variable must hold: enough to check it without keeping the value."""
+
+    sha256: str
+    shape: tuple[int, ...]
+    dtype: str
+
+
+def assign_all(model_weights, planned: dict[str, Planned], reader) -> dict[str, Written]:
+    """Assign every planned value, one tensor in memory at a time; return their digests."""
+    written = {}
     for target, item in planned.items():
         variable = model_weights[target].variable
-        variable.assign(expected_value(reader, item, variable.shape))
+        value = np.ascontiguousarray(expected_value(reader, item, variable.shape))
+        written[target] = Written(hashlib.sha256(memoryview(value).cast("B")).hexdigest(), value.shape, str(value.dtype))
+        variable.assign(value)
+        del value
+    return written
 
 
 def save(model, directory: Path, layout: str, prefix_name: str) -> Path:
@@ -46,38 +63,39 @@ def save(model, directory: Path, layout: str, prefix_name: str) -> Path:
     return path
 
 
-def verify_written(model_weights, planned: dict[str, Planned], reader, path: Path, layout: str) -> int:
-    """Re-read every planned tensor from the written file and compare it with its source, one at a time.
+def verify_written(model_weights, written: dict[str, Written], path: Path, layout: str) -> int:
+    """Re-read every written tensor and compare it, bit for bit, with what was assigned.
 
-    TF checkpoints are read natively through the object graph (a variable's
-    full name -> its checkpoint key), so verification costs one tensor of
-    memory, not a second model.  HDF5 weights are read with h5py.
+    The output is streamed chunk by chunk into SHA-256 and compared with the
+    digest taken from the source value at assignment, so verification holds
+    one chunk in memory, never a second copy of the model.  TF checkpoints are
+    read natively through the object graph (a variable's full name -> its
+    checkpoint key); HDF5 weights with h5py.
     """
-    if layout == "h5":
-        return _verify_h5(model_weights, planned, reader, path)
-    with BundleReader(path) as written:
-        keys = keys_by_full_name(decode(written.read(OBJECT_GRAPH_KEY).item()))
-        for target, item in planned.items():
-            variable = model_weights[target].variable
-            full_name = variable.name.rsplit(":", 1)[0]
-            if full_name not in keys:
-                raise VerificationError(f"{path}: {target} ({full_name}) is not in the written checkpoint")
-            _compare(path, target, item, written.read(keys[full_name]), expected_value(reader, item, variable.shape))
-    return len(planned)
+    reader_cls = H5Reader if layout == "h5" else BundleReader
+    with reader_cls(path) as output:
+        locate = _h5_names(output) if layout == "h5" else _checkpoint_keys(output)
+        for target, want in written.items():
+            full_name = model_weights[target].variable.name.rsplit(":", 1)[0]
+            key = locate.get(full_name)
+            if key is None:
+                raise VerificationError(f"{path}: {target} ({full_name}) is not in the written output")
+            spec = output.spec(key)
+            digest = hashlib.sha256()
+            for chunk in output.iter_chunks(key):
+                digest.update(memoryview(np.ascontiguousarray(chunk)).cast("B"))
+            if spec.shape != want.shape or spec.dtype != _dtype_name(want.dtype) or digest.hexdigest() != want.sha256:
+                raise VerificationError(f"{path}: {target} does not hold the value converted from its source")
+    return len(written)
 
 
-def _verify_h5(model_weights, planned, reader, path: Path) -> int:
-    with H5Reader(path) as written:
-        by_suffix = {name.split("/", 1)[-1].rsplit(":", 1)[0]: name for name in written.keys()}
-        for target, item in planned.items():
-            variable = model_weights[target].variable
-            stored = by_suffix.get(variable.name.rsplit(":", 1)[0])
-            if stored is None:
-                raise VerificationError(f"{path}: {target} is not in the written HDF5 file")
-            _compare(path, target, item, written.read(stored), expected_value(reader, item, variable.shape))
-    return len(planned)
+def _checkpoint_keys(output: BundleReader) -> dict[str, str]:
+    return keys_by_full_name(decode(output.read(OBJECT_GRAPH_KEY).item()))
 
 
-def _compare(path: Path, target: str, item: Planned, got: np.ndarray, want: np.ndarray) -> None:
-    if got.shape != want.shape or got.dtype != want.dtype or got.tobytes() != want.tobytes():
-        raise VerificationError(f"{path}: {target} does not hold the value of {', '.join(item.item.sources) or item.rule}")
+def _h5_names(output: H5Reader) -> dict[str, str]:
+    return {name.split("/", 1)[-1].rsplit(":", 1)[0]: name for name in output.keys()}
+
+
+def _dtype_name(numpy_name: str) -> str:
+    return numpy_to_name(np.dtype(numpy_name)) if numpy_name != "bfloat16" else "bfloat16"
