@@ -68,11 +68,11 @@ def _into_model(reader, tmp: Path, target, rules, restore, layout, options, pari
                 source: str, output: str) -> ConvertReport:
     plan = plan_model(reader, target, rules, restore, options)
     require_complete(plan.report)
-    assign_all(plan.weights, plan.planned, reader)
+    written = assign_all(plan.weights, plan.planned, reader)
     path = save(plan.model, tmp, layout, PREFIX)
     if layout != "h5":
         write_state_file(tmp, PREFIX)
-    verified = verify_written(plan.weights, plan.planned, reader, path, layout)
+    verified = verify_written(plan.weights, written, path, layout)
     parity_report = None
     if parity:
         from ._parity import run_parity  # noqa: PLC0415 - imports TF1 graph machinery
@@ -118,4 +118,4 @@ def _shard_kinds(prefix: Path, writer: BundleWriter) -> dict[str, str]:
 
 def _write_report(directory: Path, report: ConvertReport) -> None:
     (directory / "conversion.json").write_text(json.dumps(to_data(report), indent=2))
-    (directory / "conversion.md").write_text(render(report, "markdown"))
+    (directory / "conversion.md").write_text(render(report, "markdown"), errors="backslashreplace")  # non-UTF-8 names
