@@ -1,0 +1,127 @@
+"""COCO detection metrics through pycocotools, built in memory (no JSON files, no prints).
+
+Boxes arrive as the data layer and post-processing give them: normalised
+``(ymin, xmin, ymax, xmax)`` with 1-based label ids, and are converted to COCO
+``[x, y, width, height]`` in pixels of the given image size (the size only
+matters for the small/medium/large area ranges).
+
+Metrics (``-1`` from pycocotools, "undefined", becomes NaN):
+
+``mAP``            AP averaged over IoU .50:.05:.95, all areas, 100 detections
+``mAP@0.5``        AP at IoU .50
+``mAP@0.75``       AP at IoU .75
+``mAP_small`` ...  AP over IoU .50:.95 per area range
+``AR@1/10/100``    recall averaged over IoU .50:.95 with 1/10/100 detections per image
+``AP@0.5/<name>``  AP at IoU .50 of each class that has ground truth
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+
+import numpy as np
+
+_STATS = ("mAP", "mAP@0.5", "mAP@0.75", "mAP_small", "mAP_medium", "mAP_large",
+          "AR@1", "AR@10", "AR@100", "AR@100_small", "AR@100_medium", "AR@100_large")
+
+
+class CocoEvaluator:
+    """Accumulates ground truth and detections image by image, then computes COCO metrics."""
+
+    def __init__(self, num_classes: int, category_names: dict[int, str] | None = None):
+        names = category_names or {}
+        self.categories = [{"id": i, "name": str(names.get(i, i))} for i in range(1, num_classes + 1)]
+        self._images: list[dict] = []
+        self._groundtruth: list[dict] = []
+        self._detections: list[dict] = []
+
+    def add_image(self, gt_boxes, gt_classes, det_boxes=(), det_scores=(), det_classes=(),
+                  image_size=(1, 1)) -> None:
+        """One image: ground truth ``[N, 4]``, ``[N]`` and detections ``[M, 4]``, ``[M]``, ``[M]``."""
+        image_id = len(self._images) + 1
+        height, width = (float(d) for d in image_size)
+        self._images.append({"id": image_id, "height": height, "width": width})
+        for box, label in zip(np.reshape(gt_boxes, (-1, 4)), np.reshape(gt_classes, (-1,))):
+            bbox = _coco_box(box, height, width)
+            self._groundtruth.append({"id": len(self._groundtruth) + 1, "image_id": image_id,
+                                      "category_id": int(label), "bbox": bbox,
+                                      "area": bbox[2] * bbox[3], "iscrowd": 0})
+        for box, score, label in zip(np.reshape(det_boxes, (-1, 4)), np.reshape(det_scores, (-1,)),
+                                     np.reshape(det_classes, (-1,))):
+            bbox = _coco_box(box, height, width)
+            self._detections.append({"id": len(self._detections) + 1, "image_id": image_id,
+                                     "category_id": int(label), "bbox": bbox, "score": float(score),
+                                     "area": bbox[2] * bbox[3], "iscrowd": 0})
+
+    def add_batch(self, batch: dict, detections: dict) -> None:
+        """A padded batch (``boxes``, ``classes``, ``num_boxes``, ``image``) and its post-processed
+        detections (``boxes``, ``scores``, ``classes``, ``num_detections``)."""
+        gt_boxes, gt_classes = np.asarray(batch["boxes"]), np.asarray(batch["classes"])
+        num_boxes = np.asarray(batch["num_boxes"]) if "num_boxes" in batch \
+            else (gt_classes > 0).sum(axis=1)
+        image_size = tuple(np.shape(batch["image"])[1:3]) if "image" in batch else (1, 1)
+        det = {k: np.asarray(v) for k, v in detections.items()}
+        for i in range(gt_boxes.shape[0]):
+            n, m = int(num_boxes[i]), int(det["num_detections"][i])
+            real = gt_classes[i, :n] > 0
+            self.add_image(gt_boxes[i, :n][real], gt_classes[i, :n][real], det["boxes"][i, :m],
+                           det["scores"][i, :m], det["classes"][i, :m], image_size)
+
+    def result(self) -> dict[str, float]:
+        """The metrics of everything added so far (see the module docstring)."""
+        if not self._images:
+            raise ValueError("COCO evaluation: no images were added; the evaluation split is empty")
+        from pycocotools.coco import COCO  # noqa: PLC0415 - only evaluation needs it
+        from pycocotools.cocoeval import COCOeval  # noqa: PLC0415
+
+        with contextlib.redirect_stdout(io.StringIO()):
+            gt, dt = COCO(), COCO()
+            gt.dataset = {"images": self._images, "categories": self.categories,
+                          "annotations": self._groundtruth}
+            dt.dataset = {"images": self._images, "categories": self.categories,
+                          "annotations": self._detections}
+            gt.createIndex()
+            dt.createIndex()
+            evaluation = COCOeval(gt, dt, iouType="bbox")
+            evaluation.evaluate()
+            evaluation.accumulate()
+            evaluation.summarize()
+        metrics = {name: _defined(value) for name, value in zip(_STATS, evaluation.stats)}
+        metrics.update(self._per_class_ap50(evaluation))
+        return metrics
+
+    def _per_class_ap50(self, evaluation) -> dict[str, float]:
+        # precision [iou thresholds, recall thresholds, classes, area ranges, max detections]
+        precision = evaluation.eval["precision"][0, :, :, 0, -1]
+        with_gt = {a["category_id"] for a in self._groundtruth}
+        found = {}
+        for k, category in enumerate(self.categories):
+            if category["id"] in with_gt:
+                values = precision[:, k]
+                values = values[values > -1]
+                found[f"AP@0.5/{category['name']}"] = float(values.mean()) if values.size else 0.0
+        return found
+
+
+def coco_metrics(groundtruth, detections, num_classes: int, image_size=(1, 1),
+                 category_names: dict[int, str] | None = None) -> dict[str, float]:
+    """Metrics for per-image lists: ``groundtruth[i] = (boxes, classes)``,
+    ``detections[i] = (boxes, scores, classes)``."""
+    if len(groundtruth) != len(detections):
+        raise ValueError(f"COCO evaluation: expected one detection entry per image, got "
+                         f"{len(detections)} for {len(groundtruth)} images")
+    evaluator = CocoEvaluator(num_classes, category_names)
+    for (gt_boxes, gt_classes), (boxes, scores, classes) in zip(groundtruth, detections):
+        evaluator.add_image(gt_boxes, gt_classes, boxes, scores, classes, image_size)
+    return evaluator.result()
+
+
+def _coco_box(box, height: float, width: float) -> list[float]:
+    ymin, xmin, ymax, xmax = (float(v) for v in box)
+    return [xmin * width, ymin * height, (xmax - xmin) * width, (ymax - ymin) * height]
+
+
+def _defined(value) -> float:
+    value = float(value)
+    return math.nan if value == -1.0 else value

@@ -1,0 +1,101 @@
+"""``SSDTask``: SSD detection fine-tuning behind the engine's :class:`~finetune.tasks.Task` interface."""
+from __future__ import annotations
+
+import numpy as np
+
+from migrate._tf import tensorflow
+
+from .._base import split_variables
+from ._coco_eval import CocoEvaluator
+from ._losses import ssd_loss
+from ._matcher import assign_targets
+from ._model import SSDConfig, build_ssd
+from ._postprocess import postprocess
+
+
+class SSDTask:
+    """SSD on a converted MobileNet / MobileNetV2 backbone.
+
+    Restore the converted checkpoint into ``backbone`` before or after building
+    (the SSD model shares its layers).  Batches are the data layer's detection
+    batches: ``image`` [B, H, W, 3] in [-1, 1], ``boxes`` [B, N, 4] normalised,
+    ``classes`` [B, N] 1-based (0 = padding), ``num_boxes`` [B].
+    """
+
+    def __init__(self, backbone, config: SSDConfig, category_names: dict[int, str] | None = None):
+        self.config = config
+        self.category_names = dict(category_names or {})
+        self.backbone = backbone
+        self.detector = build_ssd(backbone, config)
+        self.model = self.detector.model
+        self.anchors = self.detector.anchors
+        self._anchors = tensorflow().constant(self.anchors)
+
+    def forward(self, images, training: bool):
+        return self.model(images, training=training)
+
+    def loss(self, batch: dict, outputs, training: bool) -> dict:
+        """``{"total", "localization", "classification", "regularization"}``, each a scalar."""
+        tf = tensorflow()
+        cfg = self.config
+        box_encodings = outputs["box_encodings"]
+        class_logits = outputs["class_predictions_with_background"]
+        targets = assign_targets(self._anchors, batch["boxes"], batch["classes"], batch.get("num_boxes"),
+                                 cfg.num_classes, cfg.matcher, cfg.box_coder)
+        decoded = cfg.box_coder.decode(box_encodings, self._anchors) if cfg.loss.hard_example_miner else None
+        losses = ssd_loss(box_encodings, class_logits, targets, decoded, cfg.loss, cfg.box_coder.code_size)
+        losses["regularization"] = self.regularization()
+        losses["total"] = tf.add_n([losses["localization"], losses["classification"], losses["regularization"]])
+        return losses
+
+    def regularization(self):
+        """``l2_weight * sum(w ** 2) / 2`` over the model's trainable kernels (slim's l2_regularizer)."""
+        tf = tensorflow()
+        kernels = [v for v in self.model.trainable_variables if v.name.split("/")[-1].startswith(
+            ("kernel", "depthwise_kernel"))]
+        if not self.config.l2_weight or not kernels:
+            return tf.constant(0.0)
+        return self.config.l2_weight * tf.add_n([tf.nn.l2_loss(v) for v in kernels])
+
+    def detect(self, images) -> dict:
+        """Post-processed detections (inference mode): boxes, classes (1-based), scores, num_detections."""
+        outputs = self.forward(images, training=False)
+        return postprocess(outputs["box_encodings"], outputs["class_predictions_with_background"],
+                           self._anchors, self.config.postprocess, self.config.box_coder)
+
+    def draw_predictions(self, batch: dict, outputs, max_images: int = 4, min_score: float = 0.3):
+        """Images ``[N, H, W, 3]`` in [0, 1] with ground truth (green) and detections (red) drawn."""
+        tf = tensorflow()
+        images = (tf.convert_to_tensor(batch["image"][:max_images], tf.float32) + 1.0) / 2.0
+        detections = postprocess(outputs["box_encodings"][:max_images],
+                                 outputs["class_predictions_with_background"][:max_images],
+                                 self._anchors, self.config.postprocess, self.config.box_coder)
+        shown = detections["scores"] >= min_score
+        predicted = tf.where(shown[..., None], detections["boxes"], 0.0)
+        truth = tf.where((tf.convert_to_tensor(batch["classes"][:max_images]) > 0)[..., None],
+                         tf.convert_to_tensor(batch["boxes"][:max_images], tf.float32), 0.0)
+        images = tf.image.draw_bounding_boxes(images, truth, [[0.0, 1.0, 0.0, 1.0]])
+        return tf.image.draw_bounding_boxes(images, predicted, [[1.0, 0.0, 0.0, 1.0]])
+
+    def evaluate(self, dataset) -> dict[str, float]:
+        """COCO metrics (see :mod:`._coco_eval`) and the mean losses (``loss/<part>``) over a split."""
+        evaluator = CocoEvaluator(self.config.num_classes, self.category_names)
+        totals: dict[str, float] = {}
+        batches = 0
+        for batch in dataset:
+            outputs = self.forward(batch["image"], training=False)
+            for name, value in self.loss(batch, outputs, training=False).items():
+                totals[name] = totals.get(name, 0.0) + float(value)
+            detections = postprocess(outputs["box_encodings"], outputs["class_predictions_with_background"],
+                                     self._anchors, self.config.postprocess, self.config.box_coder)
+            evaluator.add_batch(batch, {k: np.asarray(v) for k, v in detections.items()})
+            batches += 1
+        metrics = evaluator.result()
+        metrics.update({f"loss/{name}": value / batches for name, value in totals.items()})
+        return metrics
+
+    def backbone_variables(self) -> list:
+        return split_variables(self.model, self.detector.features)[0]
+
+    def head_variables(self) -> list:
+        return split_variables(self.model, self.detector.features)[1]

@@ -1,0 +1,302 @@
+"""finetune.config: the protobuf text parser, the typed pipeline.config, overrides and paths."""
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+import pytest
+
+from finetune.config import (
+    ConfigError, Message, PipelineConfig, TextProtoError, format_text, load_pipeline_config, overrides,
+    parse_file, parse_text, read_pipeline_config, replace_field, schema, setting,
+)
+from migrate.errors import CkptkitError
+
+from conftest import REFERENCE
+
+CONFIGS = REFERENCE / "configs"
+SSD_V1 = CONFIGS / "ssd_mobilenet_v1_coco_2018_01_28.pipeline.config"
+FASTER_RCNN = CONFIGS / "faster_rcnn_inception_v2_coco_2018_01_28.pipeline.config"
+TF2_SSD = CONFIGS / "tf2_ssd_mobilenet_v2_320x320_coco17_tpu-8.source_config_from_tensorflow_models.config"
+ALL = [SSD_V1, FASTER_RCNN, TF2_SSD]
+
+
+def _shape(message: Message):
+    """The tree without positions, for comparing parses."""
+    return [(f.name, _shape(f.value) if isinstance(f.value, Message) else (f.value.kind, f.value.value))
+            for f in message.fields]
+
+
+# ----------------------------------------------------------------- text format
+@pytest.mark.parametrize("path", ALL, ids=lambda p: p.name.split(".")[0])
+def test_reference_configs_round_trip(path):
+    tree = parse_file(path)
+    assert [f.name for f in tree.fields][:2] == ["model", "train_config"]
+    again = parse_text(format_text(tree))
+    assert _shape(again) == _shape(tree)
+    assert format_text(again) == format_text(tree)
+
+
+def test_scalars_strings_lists_and_comments():
+    tree = parse_text("""# a comment
+    a: 3.99999989895e-05 b: .08  c: -2  d: 1.0f  e: 0x1F  f: -inf  # trailing comment
+    s: "x\\n\\101\\u00e9" 'y'
+    l: [1, 2.5]
+    m: { n: true, o: ENUM_VALUE; }
+    p < q: 'z' >
+    """)
+    values = {f.name: f.value.value for f in tree.fields if not isinstance(f.value, Message)}
+    assert values["a"] == pytest.approx(3.99999989895e-05) and values["b"] == 0.08
+    assert (values["c"], values["d"], values["e"], values["f"]) == (-2, 1.0, 31, "-inf")
+    assert values["s"] == "x\nAéy"
+    assert [f.value.value for f in tree.get("l")] == [1, 2.5]
+    m = tree.first("m").value
+    assert m.first("n").value.text == "true" and m.first("o").value.kind == "identifier"
+    assert tree.first("p").value.first("q").value.value == "z"
+    assert (tree.first("a").line, tree.first("a").col) == (2, 5)
+
+
+@pytest.mark.parametrize("text, where, what", [
+    ("model {\n  ssd {\n    num_classes: 3\n", "4:1", "expected a field name or '}', found end of file"),
+    ("a: 1\n}\n", "2:1", "one '}' too many"),
+    ("a {\n  b: 12abc\n}", "2:6", "invalid number '12abc'"),
+    ("a: 'open\n", "1:4", "unterminated string"),
+    ("a 1", "1:3", "expected ':' or '{'"),
+    ("a {\n  b:\n}", "3:1", "expected a value for 'b'"),
+    ("a: [1 2]", "1:7", "expected ',' or ']'"),
+    ("a: @", "1:4", "unexpected character '@'"),
+])
+def test_syntax_errors_name_file_line_col(text, where, what):
+    with pytest.raises(TextProtoError, match=f"^pipeline.config:{where}: .*{what}".replace("[", r"\[")
+                       .replace("]", r"\]").replace("{", r"\{").replace("}", r"\}")):
+        parse_text(text, "pipeline.config")
+
+
+def test_unclosed_message_names_where_it_opened():
+    with pytest.raises(TextProtoError, match=r"the 'ssd' message opened at 2:7 is not closed"):
+        parse_text("model {\n  ssd {\n", "pipeline.config")
+
+
+def test_replace_edits_a_tree():
+    tree = parse_text("a { b: 1 c: 2 } d: 'x'")
+    tree = replace_field(tree, "a.b", 5)
+    tree = replace_field(tree, "a.c", None)
+    tree = replace_field(tree, "e.f", ["p", "q"])
+    tree = replace_field(tree, "g", "@ENUM")
+    assert format_text(tree) == 'a {\n  b: 5\n}\nd: \'x\'\ne {\n  f: "p"\n  f: "q"\n}\ng: ENUM\n'
+
+
+# ----------------------------------------------------------------- the typed config
+def test_ssd_mobilenet_v1_zoo_config():
+    cfg = load_pipeline_config(SSD_V1)
+    ssd = cfg.model
+    assert ssd.num_classes == 90
+    assert (ssd.image_resizer.height, ssd.image_resizer.width) == (300, 300)
+    assert (ssd.feature_extractor.type, ssd.feature_extractor.depth_multiplier, ssd.feature_extractor.min_depth) \
+        == ("ssd_mobilenet_v1", 1.0, 16)
+    assert ssd.feature_extractor.conv_hyperparams.regularizer.weight == pytest.approx(4e-5)
+    assert ssd.feature_extractor.conv_hyperparams.batch_norm.decay == pytest.approx(0.9997)
+    anchors = ssd.anchor_generator
+    assert (anchors.num_layers, anchors.reduce_boxes_in_lowest_layer) == (6, True)
+    assert anchors.min_scale == pytest.approx(0.2) and anchors.max_scale == pytest.approx(0.95)
+    assert anchors.aspect_ratios == pytest.approx((1.0, 2.0, 0.5, 3.0, 0.3333), abs=1e-6)
+    assert (ssd.box_coder.y_scale, ssd.box_coder.height_scale) == (10.0, 5.0)
+    assert (ssd.matcher.matched_threshold, ssd.matcher.unmatched_threshold) == (0.5, 0.5)
+    assert isinstance(ssd.loss.classification_loss, schema.WeightedSigmoid)
+    miner = ssd.loss.hard_example_miner
+    assert (miner.num_hard_examples, miner.loss_type, miner.max_negatives_per_positive) == (3000, "CLASSIFICATION", 3)
+    assert miner.iou_threshold == pytest.approx(0.99)
+    nms = ssd.post_processing.batch_non_max_suppression
+    assert (nms.max_detections_per_class, nms.max_total_detections) == (100, 100)
+    assert ssd.post_processing.score_converter == "SIGMOID"
+    train = cfg.train_config
+    assert (train.batch_size, train.num_steps, train.checkpoint_type) == (24, 200000, "detection")
+    assert train.optimizer.use_moving_average is True  # the proto's default: the zoo trained with EMA
+    rms = train.optimizer.algorithm
+    assert isinstance(rms, schema.RMSPropOptimizer) and rms.decay == pytest.approx(0.9)
+    assert rms.learning_rate.decay_steps == 800720
+    assert [type(o) for o in train.data_augmentation_options] == [schema.RandomHorizontalFlip, schema.SSDRandomCrop]
+    assert len(train.data_augmentation_options[1].effective_operations()) == 7
+    assert cfg.eval_config.num_examples == 8000 and cfg.eval_input_reader[0].shuffle is False
+    assert {f.code for f in cfg.findings} == {"ignored", "placeholder"}
+
+
+def test_tf2_config_focal_loss_cosine_and_globs():
+    cfg = load_pipeline_config(TF2_SSD)
+    focal = cfg.model.loss.classification_loss
+    assert (focal.gamma, focal.alpha) == (2.0, 0.75)
+    assert cfg.model.loss.hard_example_miner is None
+    cosine = cfg.train_config.optimizer.algorithm.learning_rate
+    assert (cosine.learning_rate_base, cosine.total_steps, cosine.warmup_steps) == (0.08, 50000, 2000)
+    assert cfg.train_config.checkpoint_type == "classification"
+    assert cfg.eval_config.metrics_set == ("coco_detection_metrics",)
+    assert cfg.train_input_reader.tf_record_input_reader.input_path[0].endswith("train2017-?????-of-00256.tfrecord")
+    assert not [f for f in cfg.findings if f.severity != "info"]
+
+
+def test_faster_rcnn_is_reported_as_unsupported_not_a_crash():
+    cfg = load_pipeline_config(FASTER_RCNN)
+    assert cfg.model is None
+    [unsupported] = [f for f in cfg.findings if f.severity == "error"]
+    assert (unsupported.path, unsupported.line, unsupported.code) == ("model.faster_rcnn", 3, "unsupported")
+    assert "SSD models only" in unsupported.message
+    assert cfg.train_config.optimizer.algorithm.learning_rate.schedule[1].step == 900000
+    with pytest.raises(ConfigError, match=r"3:3 model.faster_rcnn: .*SSD models only.*strict"):
+        load_pipeline_config(FASTER_RCNN, strict=True)
+
+
+def test_unknown_and_unsupported_fields_are_findings_or_strict_errors():
+    text = ("model { ssd {\n  feature_extractor { depth_multipler: 1.0 batch_norm_trainable: true }\n} }\n"
+            "train_config { data_augmentation_options { random_black_patches {} }\n"
+            "  data_augmentation_options { random_adjust_brightness { max_delta: 0.1 } } }\n")
+    cfg = read_pipeline_config(text)
+    by_path = {f.path: f for f in cfg.findings}
+    typo = by_path["model.ssd.feature_extractor.depth_multipler"]
+    assert (typo.severity, typo.line, typo.col) == ("error", 2, 23)
+    assert "did you mean 'depth_multiplier'" in typo.message
+    assert str(typo).startswith("pipeline.config:2:23: error:")
+    assert by_path["model.ssd.feature_extractor.batch_norm_trainable"].severity == "warning"
+    assert by_path["train_config.data_augmentation_options[0].random_black_patches"].severity == "warning"
+    assert cfg.train_config.data_augmentation_options == (schema.RandomAdjustBrightness(0.1),)
+    with pytest.raises(ConfigError, match=r"3 setting\(s\) ckptkit cannot honour.*2:23 .*depth_multipler"):
+        read_pipeline_config(text, strict=True)
+
+
+def test_invalid_values_are_collected_with_line_and_col():
+    text = ("model { ssd { num_classes: 0\n"
+            "  image_resizer { fixed_shape_resizer { height: 1.5 } }\n"
+            "  loss { hard_example_miner { loss_type: FOO } } } }\n"
+            "train_config { batch_size: 2 batch_size: 3 optimizer { adam_optimizer {} momentum_optimizer {} } }\n")
+    with pytest.raises(ConfigError) as info:
+        read_pipeline_config(text)
+    message = str(info.value)
+    assert message.startswith("pipeline.config: 5 invalid settings: 1:15 model.ssd.num_classes must be at least 1")
+    for part in ("2:49 model.ssd.image_resizer.fixed_shape_resizer.height expects an integer, found 1.5",
+                 "3:42 model.ssd.loss.hard_example_miner.loss_type expects one of BOTH",
+                 "4:30 train_config.batch_size is set twice (first at 4:16)",
+                 "train_config.optimizer.momentum_optimizer conflicts with adam_optimizer"):
+        assert part in message
+    assert "\n" not in message and info.value.exit_code == 2
+
+
+def test_one_invalid_value_points_at_it():
+    with pytest.raises(ConfigError, match=r"^x.config:1:16: train_config.data_augmentation_options\[0\] must hold "
+                                          r"exactly one of random_horizontal_flip, .*; found nothing; fix it"):
+        read_pipeline_config("train_config { data_augmentation_options { } }", "x.config")
+
+
+def test_defaults_are_the_same_with_and_without_a_file():
+    assert read_pipeline_config("") == PipelineConfig()
+    partial = read_pipeline_config("train_config { batch_size: 4 }")
+    assert partial == dataclasses.replace(PipelineConfig(), train_config=schema.TrainConfig(batch_size=4))
+
+
+def test_setting_reads_proto_paths():
+    cfg = load_pipeline_config(SSD_V1)
+    assert setting(cfg, "model.ssd.image_resizer.fixed_shape_resizer.height") == 300
+    assert setting(cfg, "train_config.optimizer.rms_prop_optimizer.learning_rate."
+                        "exponential_decay_learning_rate.decay_steps") == 800720
+    assert setting(cfg, "eval_input_reader[0].tf_record_input_reader.input_path[0]").endswith("mscoco_val.record")
+    assert cfg.origins["model.ssd.num_classes"].endswith(":4:18")
+
+
+def test_config_reading_never_imports_tensorflow():
+    import subprocess  # other tests import TensorFlow: check in a fresh process
+
+    code = ("import sys, finetune.config as c; c.load_pipeline_config(sys.argv[1]); "
+            "assert 'tensorflow' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code, str(SSD_V1)], check=True)
+
+
+# ----------------------------------------------------------------- paths and overrides
+def test_placeholders_fail_clearly_when_used():
+    cfg = load_pipeline_config(SSD_V1)
+    placeholders = [f for f in cfg.findings if f.code == "placeholder"]
+    assert len(placeholders) == 5 and all(f.severity == "info" for f in placeholders)
+    with pytest.raises(ConfigError, match=r"pipeline.config:158:25: train_config.fine_tune_checkpoint is still "
+                                          r"'PATH_TO_BE_CONFIGURED/model.ckpt'.*--fine-tune-checkpoint"):
+        cfg.path("train_config.fine_tune_checkpoint")
+    with pytest.raises(ConfigError, match=r":165:17: .*input_path\[0\] is still.*--train-input-path"):
+        cfg.input_files("train")
+    with pytest.raises(ConfigError, match=r":174:19: eval_input_reader\[0\].label_map_path"):
+        cfg.path("eval_input_reader.label_map_path")
+
+
+def test_relative_paths_resolve_against_the_config_and_globs_expand(tmp_path):
+    (tmp_path / "data").mkdir()
+    for name in ("a-00000-of-00002.tfrecord", "a-00001-of-00002.tfrecord"):
+        (tmp_path / "data" / name).write_bytes(b"")
+    config = tmp_path / "pipeline.config"
+    config.write_text('train_config { fine_tune_checkpoint: "../ckpt/model.ckpt" }\n'
+                      'train_input_reader { label_map_path: "data/map.pbtxt"\n'
+                      '  tf_record_input_reader { input_path: "data/a-?????-of-00002.tfrecord" } }\n'
+                      'eval_input_reader { tf_record_input_reader { input_path: "data/missing.record" } }\n')
+    cfg = load_pipeline_config(config)
+    assert cfg.path("train_config.fine_tune_checkpoint") == tmp_path / "../ckpt/model.ckpt"
+    assert cfg.path("train_input_reader.label_map_path") == tmp_path / "data/map.pbtxt"
+    assert [p.name for p in cfg.input_files("train")] == ["a-00000-of-00002.tfrecord", "a-00001-of-00002.tfrecord"]
+    with pytest.raises(ConfigError, match=r"1 eval input path\(s\) match no file: .*pipeline.config:4:58: "
+                                          r"'data/missing.record'"):
+        cfg.input_files("eval")
+
+
+def test_overrides_apply_flags_and_record_their_origin(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = load_pipeline_config(SSD_V1)
+    new = overrides(cfg, num_classes=3, image_size=(128, 96), batch_size=8, num_steps=100, learning_rate=0.01,
+                    fine_tune_checkpoint="ckpt/model.ckpt", label_map_path="map.pbtxt",
+                    train_input_path=["t-*.record"], eval_input_path="v.record", use_moving_average=False,
+                    freeze_variables="FeatureExtractor/.*", fine_tune_checkpoint_type=None)
+    assert new.model.num_classes == 3 and (new.model.image_resizer.height, new.model.image_resizer.width) == (128, 96)
+    assert (new.train_config.batch_size, new.train_config.num_steps) == (8, 100)
+    assert new.train_config.optimizer.algorithm.learning_rate.initial_learning_rate == 0.01
+    assert new.train_config.optimizer.use_moving_average is False
+    assert new.train_config.freeze_variables == ("FeatureExtractor/.*",)
+    assert new.path("train_config.fine_tune_checkpoint") == tmp_path / "ckpt/model.ckpt"
+    assert new.path("eval_input_reader.label_map_path") == tmp_path / "map.pbtxt"
+    assert new.origins["train_config.batch_size"] == "--batch-size"
+    assert not [f for f in new.findings if f.code == "placeholder"]
+    assert cfg.train_config.batch_size == 24  # the input is never modified
+    with pytest.raises(ConfigError, match=r"match no file: --train-input-path: '.*/t-\*.record'"):
+        new.input_files("train")
+
+
+@pytest.mark.parametrize("text, check", [
+    ("constant_learning_rate { learning_rate: 0.1 }", lambda lr: lr.learning_rate == 0.05),
+    ("cosine_decay_learning_rate { learning_rate_base: 0.1 warmup_learning_rate: 0.01 }",
+     lambda lr: (lr.learning_rate_base, lr.warmup_learning_rate) == pytest.approx((0.05, 0.005))),
+    ("manual_step_learning_rate { initial_learning_rate: 0.1 schedule { step: 10 learning_rate: 0.01 } }",
+     lambda lr: (lr.initial_learning_rate, lr.schedule[0].learning_rate) == pytest.approx((0.05, 0.005))),
+])
+def test_learning_rate_override_keeps_the_schedule_shape(text, check):
+    cfg = read_pipeline_config(f"train_config {{ optimizer {{ adam_optimizer {{ learning_rate {{ {text} }} }} }} }}")
+    assert check(overrides(cfg, learning_rate=0.05).train_config.optimizer.algorithm.learning_rate)
+
+
+def test_bad_overrides_are_errors():
+    cfg = PipelineConfig()
+    with pytest.raises(ConfigError, match="unknown override.*bogus; known: num_classes"):
+        overrides(cfg, bogus=1)
+    with pytest.raises(ConfigError, match="--batch-size must be a positive integer, found 0"):
+        overrides(cfg, batch_size=0)
+    with pytest.raises(ConfigError, match="--fine-tune-checkpoint-type must be classification"):
+        overrides(cfg, fine_tune_checkpoint_type="everything")
+    with pytest.raises(ConfigError, match="--num-classes needs an SSD model"):
+        overrides(load_pipeline_config(FASTER_RCNN), num_classes=3)
+    assert overrides(cfg, batch_size=None) == cfg
+    assert issubclass(ConfigError, CkptkitError) and issubclass(TextProtoError, CkptkitError)
+
+
+def test_detection_shapes_pipeline_config_is_clean():
+    """The fixture's config (generated from the zoo template, no data needed) reads strictly."""
+    from fixtures._detection_data import CLASSES, LEGACY_CHECKPOINT, MAX_OBJECTS, pipeline_config_text
+
+    cfg = read_pipeline_config(pipeline_config_text(), strict=True)
+    assert not cfg.findings
+    assert cfg.model.num_classes == len(CLASSES)
+    assert (cfg.model.image_resizer.height, cfg.model.image_resizer.width) == (128, 128)
+    assert cfg.train_config.fine_tune_checkpoint == LEGACY_CHECKPOINT
+    assert cfg.train_config.checkpoint_type == "classification"
+    assert cfg.train_config.max_number_of_boxes == 2 * MAX_OBJECTS
+    assert cfg.train_input_reader.tf_record_input_reader.input_path == ("train.record",)
+    assert isinstance(cfg.train_config.optimizer.algorithm.learning_rate, schema.CosineDecayLearningRate)
