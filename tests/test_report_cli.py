@@ -79,10 +79,13 @@ EXAMPLES = {"inspect": inspect_report, "map": mapping_report, "convert": convert
 
 
 def test_every_kind_has_an_example():
-    assert set(EXAMPLES) == set(KINDS)
+    """Every kind reports ships has an example; other packages (the engine) may register more."""
+    from reports._load import _BUILT_IN
+
+    assert {cls.kind for cls in _BUILT_IN} <= set(EXAMPLES)
 
 
-@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("kind", sorted(EXAMPLES))
 def test_round_trip_through_json(kind):
     report = EXAMPLES[kind]()
     data = json.loads(json.dumps(to_data(report)))
@@ -118,7 +121,7 @@ def test_decoder_reports_every_problem_with_its_place():
 
 def test_unknown_kind_names_the_known_ones():
     with pytest.raises(ReportFormatError, match=r"x\.json: expected a report of a known kind \(convert, diff, "
-                                                r"inspect, map, zoo\), found kind 'quantize'"):
+                                                r"[a-z, -]*inspect, map, zoo\), found kind 'quantize'"):
         from_data({"kind": "quantize"}, source="x.json")
 
 
@@ -147,7 +150,7 @@ def write(tmp_path: Path, name: str, report) -> Path:
     return path
 
 
-@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("kind", sorted(EXAMPLES))
 @pytest.mark.parametrize("fmt", ["text", "md", "html", "json"])
 def test_render_any_kind_in_any_format(tmp_path, capsys, kind, fmt):
     path = write(tmp_path, "r.json", EXAMPLES[kind]())
@@ -248,8 +251,7 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
         "not json": (["render", f"{t}/text.json"], "text.json: not JSON (Expecting value at line 1 column 1)"),
         "not utf-8": (["render", f"{t}/binary.json"], "binary.json: not a UTF-8 text file"),
         "not an object": (["render", f"{t}/list.json"], "list.json: expected a JSON object with a \"kind\" key"),
-        "no kind": (["render", f"{t}/nokind.json"], "nokind.json: expected a report of a known kind (convert, diff, "
-                                                    "inspect, map, zoo), found no \"kind\" key"),
+        "no kind": (["render", f"{t}/nokind.json"], "nokind.json: expected a report of a known kind (convert, diff, "),
         "unknown kind": (["render", f"{t}/future.json"], "found kind 'quantize'"),
         "two kinds": (["diff", str(zoo), str(ins)], "zoo.json is a 'zoo' report and"),
     }

@@ -15,7 +15,7 @@ import pytest
 from reports import ZooReport, ZooRow, render
 from reports._charts import STATUS_COLORS, Point, size_time_scatter, status_bars
 from reports._html import COLUMNS, render_html
-from reports._load import KINDS
+from reports._load import _BUILT_IN
 
 WEIRD = 'odd/<script>alert("x")</script> & \'q\' \u00fc\u2713|pipe/model.ckpt'
 
@@ -86,7 +86,7 @@ def _examples():
     return EXAMPLES
 
 
-@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("kind", sorted(cls.kind for cls in _BUILT_IN))
 def test_every_kind_renders_a_self_contained_page(kind):
     page = render(_examples()[kind](), "html")
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
