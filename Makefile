@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 FIXTURES ?= .cache/fixtures
 OUT    := out
 
-.PHONY: install fixtures demo test test-slow bench clean
+.PHONY: install fixtures demo test test-slow test-hostile bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ test: install browser
 
 test-slow: install
 	$(PY) -m pytest -q -m slow
+
+# Hostile and broken inputs, kills, concurrency, full disks, fuzz smoke runs; ends with a table of cases
+# tried and passed and the slowest and largest case (tests/hostile/conftest.py).  Part of `make test` too.
+test-hostile: install
+	$(PY) -m pytest -q -m "not slow" tests/hostile
 
 bench: install
 	$(PY) bench/inspect.py

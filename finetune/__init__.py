@@ -1,1 +1,33 @@
-"""ckptkit."""
+"""Fine-tune converted checkpoints: SSD detection and image classification from a pipeline.config or flags.
+
+    >>> import finetune
+    >>> report = finetune.finetune("pipeline.config", model_dir="runs/ssd", num_steps=500)   # doctest: +SKIP
+    >>> report.test_metrics["mAP@0.5"], report.restore.restored                               # doctest: +SKIP
+    >>> finetune.evaluate("pipeline.config", model_dir="runs/ssd").metrics_history            # doctest: +SKIP
+
+The subpackages are ``config`` (pipeline.config), ``data`` (label maps,
+TFRecords, input pipelines), ``tasks`` (SSD, classification) and ``engine``
+(the training loop).  Importing this package never imports TensorFlow.
+"""
+from __future__ import annotations
+
+import importlib
+
+_LAZY = {
+    "finetune": "._run",
+    "evaluate": "._run",
+    "RunOptions": "._run",
+    "FinetuneError": "._errors",
+    "FinetuneReport": "reports._finetune",
+}
+
+__all__ = ["FinetuneError", "FinetuneReport", "RunOptions", "evaluate", "finetune"]
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value

@@ -14,7 +14,7 @@ from ._generic import generic_mapping, source_value, write_generic
 from ._model_convert import LAYOUTS, assign_all, save, verify_written
 from ._plan import plan_model, require_complete
 from ._select import SelectOptions, select
-from ._staging import Staging, write_state_file
+from ._staging import Staging, output_errors, write_state_file
 from ._targets import TargetSpec
 from ._verify import verify_against
 from .errors import CkptkitError
@@ -34,7 +34,7 @@ def convert(source, output, *, target: TargetSpec | None = None, rules: Path | N
     if layout not in LAYOUTS:
         raise CkptkitError(f"layout {layout!r}: choose one of {', '.join(LAYOUTS)}")
     started = time.perf_counter()
-    with open_checkpoint(source) as reader:
+    with open_checkpoint(source) as reader, output_errors(Path(output)):
         with Staging(Path(output), overwrite, inputs=reader.files()) as stage:
             if target is None:
                 report = _generic(reader, stage.tmp, options, copy, str(source), str(output))
@@ -50,8 +50,8 @@ def convert(source, output, *, target: TargetSpec | None = None, rules: Path | N
 def _generic(reader, tmp: Path, options, copy: bool, source: str, output: str) -> ConvertReport:
     selection = select(reader.specs(), options)
     prefix = tmp / PREFIX
-    reuse = [] if copy or not isinstance(reader, BundleReader) else reader.files()[1:]
-    writer = BundleWriter(prefix, reuse)
+    reuse = reader.files()[1:] if isinstance(reader, BundleReader) else []
+    writer = BundleWriter(prefix, reuse, copy=copy)
     try:
         keys = write_generic(reader, selection, writer)
     except BaseException:

@@ -5,7 +5,9 @@ streams the written file against digests of the assigned values.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +21,9 @@ from ._generic import source_value
 from ._mapping import Planned
 from ._transforms import chain_apply
 from ._verify import VerificationError
+
+_OS_ERRORS = {errno.ENOSPC: "No space left on device", errno.EDQUOT: "Disk quota exceeded",
+              errno.EROFS: "Read-only file system", errno.EACCES: "Permission denied"}
 
 LAYOUTS = ("object", "weights", "h5")
 
@@ -53,14 +58,20 @@ def save(model, directory: Path, layout: str, prefix_name: str) -> Path:
     from ._tf import tensorflow  # noqa: PLC0415
 
     tf = tensorflow()
-    if layout == "object":  # the OD API / Model Garden convention: Checkpoint(model=...)
-        return Path(tf.train.Checkpoint(model=model).write(str(directory / prefix_name)))
-    if layout == "weights":
-        model.save_weights(str(directory / prefix_name))
-        return directory / prefix_name
-    path = directory / "weights.h5"
-    model.save_weights(str(path))
-    return path
+    try:
+        if layout == "object":  # the OD API / Model Garden convention: Checkpoint(model=...)
+            return Path(tf.train.Checkpoint(model=model).write(str(directory / prefix_name)))
+        if layout == "weights":
+            model.save_weights(str(directory / prefix_name))
+            return directory / prefix_name
+        path = directory / "weights.h5"
+        model.save_weights(str(path))
+        return path
+    except tf.errors.OpError as e:  # TensorFlow's own types for a full disk or a read-only location
+        code = next((c for c, text in _OS_ERRORS.items() if text in e.message), None)
+        if code is None:
+            raise
+        raise OSError(code, os.strerror(code), str(directory)) from e
 
 
 def verify_written(model_weights, written: dict[str, Written], path: Path, layout: str) -> int:

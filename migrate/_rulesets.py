@@ -19,6 +19,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+from . import _rules_schema
 from ._transforms import Transform, TransformError, parse
 from .errors import CkptkitError
 
@@ -93,11 +94,19 @@ class RuleSet:
 
 def load(path: Path, text: str | None = None) -> RuleSet:
     """Parse one rule file; every problem names the file and line."""
-    text = Path(path).read_text(encoding="utf-8") if text is None else text
+    try:
+        text = Path(path).read_text(encoding="utf-8") if text is None else text
+    except UnicodeDecodeError as e:
+        raise RuleFileError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start}); save the rule file as UTF-8") from e
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise RuleFileError(f"{path}: not valid TOML: {e}") from e
+    except RecursionError as e:  # tomllib recurses once per level of nested arrays and tables
+        raise RuleFileError(f"{path}: not valid TOML: values nested too deeply") from e
+    problem = _rules_schema.check(data)
+    if problem:
+        raise RuleFileError(f"{path}: {problem}")
     where = _Locator(path, text)
     return RuleSet(
         name=data.get("name") or Path(path).stem,

@@ -167,6 +167,8 @@ def _inspect(args) -> int:
 
 
 def main(argv=None) -> int:
+    if hasattr(sys.stdout, "reconfigure"):  # file names need not be UTF-8; printing one must not fail
+        sys.stdout.reconfigure(errors="backslashreplace")
     return run_guarded("ckpt-migrate", _parser().parse_args(argv), (CkptkitError,))
 
 

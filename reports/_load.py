@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ._convert import ConvertReport, MappingReport
 from ._diff import ReportDiff
+from ._finetune import FinetuneReport
 from ._inspect import InspectReport
 from ._zoo import ZooReport
 
@@ -46,6 +47,7 @@ def register_kind(cls: type) -> type:
 _BUILT_IN = (InspectReport, MappingReport, ConvertReport, ZooReport, ReportDiff)
 for _cls in _BUILT_IN:
     register_kind(_cls)
+register_kind(FinetuneReport)  # ckpt-finetune; joins _BUILT_IN when tests/test_report_cli.py has its example
 
 
 def known_kinds() -> str:
@@ -64,6 +66,10 @@ def load_report(path) -> object:
     except json.JSONDecodeError as e:
         raise ReportFormatError(f"{path}: not JSON ({e.msg} at line {e.lineno} column {e.colno}); "
                                 "pass the .json a ckptkit command wrote") from e
+    except RecursionError as e:
+        raise ReportFormatError(f"{path}: nested too deeply to be a report; pass the .json a ckptkit command wrote") from e
+    except ValueError as e:  # e.g. an integer too long to convert
+        raise ReportFormatError(f"{path}: not JSON a report can hold ({e}); pass the .json a ckptkit command wrote") from e
     return from_data(data, source=str(path))
 
 

@@ -7,6 +7,7 @@ import json
 from tabulate import tabulate
 
 from ._diff import CATEGORIES, ReportDiff
+from ._finetune import finetune_text
 from ._format import human_bytes, human_count, number, shape_text
 from ._inspect import InspectReport
 from ._render_convert import convert_text, mapping_text
@@ -23,6 +24,7 @@ _TEXT = {
     "convert": lambda r, markdown, depth: convert_text(r, markdown),
     "zoo": lambda r, markdown, depth: zoo_text(r, markdown),
     "diff": lambda r, markdown, depth: diff_text(r, markdown),
+    "finetune": lambda r, markdown, depth: finetune_text(r, markdown),
 }
 
 

@@ -73,9 +73,25 @@ def diff_report() -> ReportDiff:
     return diff_reports(zoo_report(), zoo_report(rows), "a.json", "b.json")
 
 
+def finetune_report():
+    from reports._finetune import BestValue, ConfigNote, FinetuneReport, MetricsAt, RestoreSummary, SplitRecords
+
+    return FinetuneReport(
+        config="shapes/pipeline.config", model_dir="runs/ssd", task="detection", mode="finetune",
+        backbone="keras:MobileNet(alpha=0.5)", num_classes=3, start_step=0, steps=40, seconds=61.5,
+        train_seconds=50.2, steps_per_sec=0.8,
+        restore=RestoreSummary("legacy/model.ckpt", "tf1-v2", "runs/ssd/converted/ckpt-0", "classification", True, 137, 58),
+        final_losses={"total": 3.2, "classification": 2.1, "localization": None},
+        metrics_history=(MetricsAt(20, {"mAP@.5": 0.31}), MetricsAt(40, {"mAP@.5": 0.52})),
+        best_metric=BestValue("mAP@.5", 0.52, 40), test_split="test", test_metrics={"mAP@.5": 0.5, "mAP": 0.21},
+        records=(SplitRecords("train", ("train.tfrecord",), 600, 598, {"bad_box": 2}),),
+        findings=(ConfigNote("warning", "unsupported", "train_config.batch_norm_trainable", "ignored", "12:5"),),
+        warnings=("validation loss diverges from training loss",))
+
+
 # One example per registered kind: a kind added without an example fails test_every_kind_has_an_example.
 EXAMPLES = {"inspect": inspect_report, "map": mapping_report, "convert": convert_report, "zoo": zoo_report,
-            "diff": diff_report}
+            "diff": diff_report, "finetune": finetune_report}
 
 
 def test_every_kind_has_an_example():

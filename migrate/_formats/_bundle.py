@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -114,9 +115,18 @@ class BundleReader(CheckpointReader):
         sizes: dict[int, int] = {}
         for name, entry in self._entries.items():
             if entry.slices:
+                covered = 0
                 for extents in entry.slices:
                     piece = self._piece(name, extents)
-                    self._check_bytes(f"{name} {list(extents)}", piece, slice_shape(extents, entry.shape), sizes)
+                    try:
+                        shape = slice_shape(extents, entry.shape)
+                    except ValueError as e:  # extents outside the tensor, or of another rank
+                        raise CheckpointFormatError(f"{self.index_path}: tensor {name}: {e}") from e
+                    self._check_bytes(f"{name} {list(extents)}", piece, shape, sizes)
+                    covered += math.prod(shape)
+                if covered != math.prod(entry.shape):  # reading allocates the whole shape: it must be what is stored
+                    raise CheckpointFormatError(f"{self.index_path}: tensor {name} declares shape {list(entry.shape)} "
+                                                f"({math.prod(entry.shape)} elements) but its slices hold {covered}")
             else:
                 self._check_bytes(name, entry, entry.shape, sizes)
 
@@ -144,11 +154,14 @@ class BundleReader(CheckpointReader):
     def _shard_size(self, shard: int) -> int:
         path = self._shard(shard)
         try:
-            return path.stat().st_size
+            info = path.stat()
         except FileNotFoundError:
             raise CheckpointFormatError(
                 f"{path}: data shard is missing (the index lists {self.num_shards} shard(s)); copy every {self.path.name}.data-* file"
             ) from None
+        if not stat.S_ISREG(info.st_mode):  # reading a FIFO would block for ever
+            raise CheckpointFormatError(f"{path}: data shard is not a regular file (a directory, FIFO or device)")
+        return info.st_size
 
     def _piece(self, name: str, extents) -> BundleEntry:
         piece = self._pieces.get(slice_key(name, extents))

@@ -22,12 +22,12 @@ from ._write import varint, write_index
 class BundleWriter:
     """Collect entries for ``prefix``; :meth:`close` writes the index."""
 
-    def __init__(self, prefix: Path, reuse_shards: list[Path] = ()):
+    def __init__(self, prefix: Path, reuse_shards: list[Path] = (), copy: bool = False):
         self.prefix = Path(prefix)
         self.num_shards = len(reuse_shards) + 1
         self.reuse = {}  # shard id -> "linked" | "copied"
         for shard, source in enumerate(reuse_shards):
-            self.reuse[shard] = _link_or_copy(source, shard_path(self.prefix, shard, self.num_shards))
+            self.reuse[shard] = _link_or_copy(source, shard_path(self.prefix, shard, self.num_shards), copy)
         self._new_shard = len(reuse_shards)
         self._out = open(shard_path(self.prefix, self._new_shard, self.num_shards), "wb")
         self._entries: dict[str, BundleEntry] = {}
@@ -84,10 +84,12 @@ class BundleWriter:
         self._out.close()
 
 
-def _link_or_copy(source: Path, target: Path) -> str:
-    try:
-        os.link(source, target)
-        return "linked"
-    except OSError:  # another file system, or links not allowed: copy the bytes
-        shutil.copyfile(source, target)
-        return "copied"
+def _link_or_copy(source: Path, target: Path, copy: bool = False) -> str:
+    if not copy:
+        try:
+            os.link(source, target)
+            return "linked"
+        except OSError:  # another file system, or links not allowed: copy the bytes
+            pass
+    shutil.copyfile(source, target)
+    return "copied"

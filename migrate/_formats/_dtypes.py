@@ -37,7 +37,7 @@ FLOATING = {"float32", "float64", "float16", "bfloat16"}
 
 def dtype_name(enum: int) -> str:
     """Readable name of a DataType enum value (reference types end in _ref)."""
-    if enum > 100:  # DT_*_REF = DT_* + 100
+    if 100 < enum <= 200:  # DT_*_REF = DT_* + 100 (once: a huge enum must not recurse)
         return dtype_name(enum - 100)
     if enum not in DTYPES:
         raise ValueError(f"unknown TensorFlow dtype enum {enum}")

@@ -17,6 +17,7 @@ from ._base import CHUNK_BYTES, CheckpointReader, TensorSpec
 from ._dtypes import numpy_to_name
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+_MAX_COMPRESSION = 1100  # deflate expands at most ~1032:1; a larger claimed ratio is not real data
 
 
 def _h5py():
@@ -36,7 +37,11 @@ class H5Reader(CheckpointReader):
         try:
             self._file = h5py.File(self.path, "r")
             self._datasets = self._collect(h5py)
+        except CheckpointFormatError:
+            self.close()
+            raise
         except (OSError, RuntimeError, ValueError, KeyError) as e:
+            self.close()
             raise CheckpointFormatError(f"{self.path}: not a readable HDF5 weights file ({e})") from e
 
     def _collect(self, h5py) -> dict[str, object]:
@@ -44,10 +49,30 @@ class H5Reader(CheckpointReader):
 
         def visit(name, obj):
             if isinstance(obj, h5py.Dataset):
-                found[name] = obj
+                found[self._checked(name, obj)] = obj
 
         self._file.visititems(visit)
         return found
+
+    def _checked(self, name, ds) -> str:
+        """Refuse what is not a plain tensor stored in this file, before anything is read or allocated."""
+        if isinstance(name, bytes):  # h5py hands back names it cannot decode as bytes
+            shown = name[:60].decode("utf-8", "backslashreplace")
+            raise CheckpointFormatError(f"{self.path}: dataset name '{shown}' is not valid UTF-8; the file is corrupt "
+                                        "or was not written by Keras")
+        if ds.dtype.kind not in "biufcSUO" or ds.dtype.fields is not None:
+            raise CheckpointFormatError(f"{self.path}: tensor {name} has HDF5 type {ds.dtype.str}, which is not a tensor "
+                                        "dtype (Keras writes numbers and strings only)")
+        if ds.is_virtual or ds.external:
+            raise CheckpointFormatError(f"{self.path}: tensor {name} keeps its bytes in another file (external storage "
+                                        "or a virtual dataset); ckptkit reads only the file it is given")
+        stored = int(ds.id.get_storage_size())
+        declared = int(ds.size) * (1 if ds.dtype.kind == "O" else ds.dtype.itemsize)
+        ratio = _MAX_COMPRESSION if ds.id.get_create_plist().get_nfilters() else 1
+        if declared > stored * ratio:
+            raise CheckpointFormatError(f"{self.path}: tensor {name} declares {declared} bytes but the file stores "
+                                        f"{stored}; refusing to read it (the dataset was never written, or is hostile)")
+        return name
 
     def keys(self) -> list[str]:
         return sorted(self._datasets)

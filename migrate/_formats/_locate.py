@@ -8,6 +8,7 @@ candidates, never a guess.
 """
 from __future__ import annotations
 
+import codecs
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,8 @@ def locate(path: Path) -> Located:
         return _locate_file(path)
     if Path(f"{path}.index").is_file():
         return Located("bundle", path)
+    if path.exists():  # a FIFO, socket or device: never opened (reading a FIFO would block)
+        raise CheckpointNotFoundError(f"{path}: not a regular file or directory")
     raise CheckpointNotFoundError(f"{path}: no such file or directory, and no {path.name}.index beside it")
 
 
@@ -130,12 +133,19 @@ def _from_state_file(state: Path) -> Located:
     match = _STATE_LINE.search(state.read_text(encoding="utf-8", errors="replace"))
     if not match:
         raise CheckpointFormatError(f"{state}: checkpoint state file has no model_checkpoint_path line")
-    named = Path(match.group(1).encode().decode("unicode_escape"))
+    try:  # a C-escaped string: TensorFlow writes non-ASCII names as octal escapes of their UTF-8 bytes
+        named = Path(codecs.escape_decode(match.group(1).encode("utf-8"))[0].decode("utf-8", "surrogateescape"))
+    except ValueError as e:
+        raise CheckpointFormatError(f"{state}: model_checkpoint_path {match.group(1)!r} is not a valid escaped string ({e})") from e
     prefix = named if named.is_absolute() else state.parent / named
     for candidate in (prefix, state.parent / named.name):  # zoo files often name another machine's path
-        if Path(f"{candidate}.index").is_file():
+        try:
+            index, single = Path(f"{candidate}.index").is_file(), candidate.is_file()
+        except OSError:  # a name too long for the file system (or otherwise unusable) is not there either
+            continue
+        if index:
             return Located("bundle", candidate)
-        if candidate.is_file():
+        if single:
             return _sniff(candidate)
     raise CheckpointNotFoundError(
         f"{state}: names checkpoint {str(named)!r}, which is not there (no {named.name}.index); copy it or fix the state file"

@@ -81,13 +81,13 @@ def _decode_node(buf) -> Node:
     for number, wire, value in iter_fields(buf):
         if wire != LENGTH:
             continue
-        sub = {n: v for n, w, v in iter_fields(value)}
+        sub = {(n, w): v for n, w, v in iter_fields(value)}  # keyed by wire type too: ids are varints, names bytes
         if number == 1:
-            node.children.append((int(sub.get(1, 0)), _text(sub.get(2, b""))))
+            node.children.append((sub.get((1, VARINT), 0), _text(sub.get((2, LENGTH), b""))))
         elif number == 2:
-            node.attributes.append((_text(sub.get(1, b"")), _text(sub.get(2, b"")), _text(sub.get(3, b""))))
+            node.attributes.append(tuple(_text(sub.get((n, LENGTH), b"")) for n in (1, 2, 3)))
         elif number == 3:
-            node.slots.append((int(sub.get(1, 0)), _text(sub.get(2, b"")), int(sub.get(3, 0))))
+            node.slots.append((sub.get((1, VARINT), 0), _text(sub.get((2, LENGTH), b"")), sub.get((3, VARINT), 0)))
     return node
 
 

@@ -16,6 +16,8 @@ _CONTENT_FIELD = 4
 def decode_tensor_proto(buf, dtype: str, count: int) -> np.ndarray:
     """Flat array of ``count`` values of ``dtype`` from a serialized TensorProto."""
     np_dtype = numpy_dtype(dtype)
+    if np_dtype is None and dtype != "string":
+        raise ProtoError(f"dtype {dtype} holds no values")
     fixed: list[np.ndarray] = []
     varints: list[int] = []
     strings: list[bytes] = []
@@ -33,6 +35,8 @@ def decode_tensor_proto(buf, dtype: str, count: int) -> np.ndarray:
     if fixed:
         values = fixed[0] if len(fixed) == 1 else np.concatenate(fixed)  # one packed field: no copy
         if dtype.startswith("complex"):
+            if values.nbytes % np_dtype.itemsize:
+                raise ProtoError("complex values come in (real, imaginary) pairs; one is missing")
             values = values.view(np_dtype)
         return _fill(values.astype(np_dtype, copy=False), count)
     return _fill(_from_varints(varints, dtype, np_dtype), count)
@@ -50,13 +54,20 @@ def _fixed_values(field: int, wire: int, value) -> np.ndarray:
         if len(value) % np.dtype(fmt).itemsize:
             raise ProtoError(f"packed field {field} has a partial value")
         return np.frombuffer(value, dtype=fmt)
-    if wire not in (FIXED32, FIXED64):
+    if wire != (FIXED32 if np.dtype(fmt).itemsize == 4 else FIXED64):
         raise ProtoError(f"field {field} has wire type {wire}")
     as_int = np.array([value], dtype="<u4" if wire == FIXED32 else "<u8")
     return as_int.view(fmt)
 
 
 def _from_varints(varints: list[int], dtype: str, np_dtype) -> np.ndarray:
+    try:
+        return _varint_array(varints, dtype, np_dtype)
+    except OverflowError as e:  # e.g. 300 stored for a uint8 tensor
+        raise ProtoError(f"a stored value does not fit {dtype} ({e})") from e
+
+
+def _varint_array(varints: list[int], dtype: str, np_dtype) -> np.ndarray:
     if dtype in ("float16", "bfloat16"):  # half_val holds the raw 16-bit patterns
         return np.array(varints, dtype="<u2").view(np_dtype)
     if dtype == "bool":

@@ -49,6 +49,7 @@ class V1Reader(CheckpointReader):
                     if sub == 1 and sub_wire == LENGTH:
                         name, shape, dtype, slices = _slice_meta(tensor, self.path)
                         meta[name] = (shape, dtype, slices)
+                        _check_size(self.path, name, shape, self._table._size)
         return meta
 
     def keys(self) -> list[str]:
@@ -119,6 +120,15 @@ def _slice_meta(buf, path: Path):
         return label, shape, dtype_name(dtype), tuple(slices)
     except ValueError as e:
         raise CheckpointFormatError(f"{path}: tensor {label}: {e}") from e
+
+
+def _check_size(path: Path, name: str, shape, file_size: int) -> None:
+    """Every value a V1 file holds takes at least one byte of it, so a larger element count is a lie
+    (TensorProto's repeat-the-last-value rule would otherwise allocate whatever the metadata claims)."""
+    count = math.prod(shape)
+    if count > file_size:
+        raise CheckpointFormatError(f"{path}: tensor {name} declares {count} elements (shape {list(shape)}) but the file "
+                                    f"has {file_size} bytes; the metadata is corrupt")
 
 
 def _saved_slice_values(buf, dtype: str, count: int) -> np.ndarray:

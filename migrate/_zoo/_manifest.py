@@ -22,7 +22,17 @@ def read_manifest(path: Path, root: Path) -> list[ZooItem]:
     except (OSError, UnicodeDecodeError) as e:
         raise ManifestError(f"{path}: cannot read the manifest ({e})") from e
     rows = _jsonl(path, text) if path.suffix in (".jsonl", ".json") else _csv(path, text)
-    return [_item(path, number, row, Path(root)) for number, row in rows]
+    items, seen = [], {}
+    try:
+        for number, row in rows:
+            item = _item(path, number, row, Path(root))
+            if item.rel in seen:  # two workers would write one output at the same time
+                raise ManifestError(f"{path}:{number}: source {item.rel!r} is listed twice (line {seen[item.rel]})")
+            seen[item.rel] = number
+            items.append(item)
+    except csv.Error as e:  # e.g. a field longer than the csv module's limit
+        raise ManifestError(f"{path}: not a readable CSV manifest ({e})") from e
+    return items
 
 
 def _jsonl(path: Path, text: str):
@@ -30,7 +40,7 @@ def _jsonl(path: Path, text: str):
         if line.strip():
             try:
                 row = json.loads(line)
-            except ValueError as e:
+            except (ValueError, RecursionError) as e:  # RecursionError: nested deeper than json can follow
                 raise ManifestError(f"{path}:{number}: not a JSON object ({e})") from e
             if not isinstance(row, dict):
                 raise ManifestError(f"{path}:{number}: expected a JSON object with source, target, options")
@@ -64,6 +74,10 @@ def _item(path: Path, number: int, row: dict, root: Path) -> ZooItem:
     source = row.get("source")
     if not source:
         raise ManifestError(f"{path}:{number}: no source")
+    for key, kind, name in (("source", str, "a string"), ("target", (str, type(None)), "a string"),
+                            ("options", (dict, type(None)), "an object of KEY: VALUE")):
+        if not isinstance(row.get(key), kind):
+            raise ManifestError(f"{path}:{number}: {key} must be {name}, not {type(row.get(key)).__name__}")
     options = dict(row.get("options") or {})
     unknown = set(options) - KNOWN_OPTIONS
     if unknown:

@@ -113,9 +113,9 @@ def _fields(data: dict) -> dict:
 
 def _write_reports(out: Path, report: ZooReport) -> None:
     (out / f"{REPORT}.json").write_text(json.dumps(to_data(report), indent=2))
-    (out / f"{REPORT}.md").write_text(render(report, "markdown"))
+    (out / f"{REPORT}.md").write_text(render(report, "markdown"), errors="backslashreplace")  # non-UTF-8 file names
     try:
-        (out / f"{REPORT}.html").write_text(render(report, "html"))
+        (out / f"{REPORT}.html").write_text(render(report, "html"), errors="backslashreplace")
     except (ValueError, TypeError):  # no HTML renderer for this report kind yet
         pass
 

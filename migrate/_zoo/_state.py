@@ -23,7 +23,7 @@ def fingerprint(files: list[Path]) -> str:
     digest = hashlib.sha256()
     for path in sorted(files):
         stat = path.stat()
-        digest.update(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+        digest.update(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode("utf-8", "surrogateescape"))
         if stat.st_size <= 1 << 20:
             digest.update(path.read_bytes())
     return digest.hexdigest()
@@ -36,7 +36,8 @@ class ZooState:
         if self.path.exists():
             try:
                 self.items = json.loads(self.path.read_text())["items"]
-            except (ValueError, KeyError) as e:
+                _check_items(self.items)
+            except (ValueError, KeyError, TypeError, RecursionError) as e:
                 raise CkptkitError(f"{self.path}: state file is corrupt ({e}); delete it to start the run afresh") from e
 
     def done(self, rel: str, print_: str) -> dict | None:
@@ -51,6 +52,16 @@ class ZooState:
         tmp = self.path.with_name(self.path.name + ".tmp")
         tmp.write_text(json.dumps({"version": 1, "items": self.items}, indent=1))
         os.replace(tmp, self.path)  # atomic: a kill leaves the old state or the new one
+
+
+def _check_items(items) -> None:
+    """What :meth:`ZooState.done` relies on: rel -> {"fingerprint": str, "row": {"status": str, ...}}."""
+    if not isinstance(items, dict):
+        raise TypeError(f"'items' is a {type(items).__name__}, not an object")
+    for rel, entry in items.items():
+        if not (isinstance(entry, dict) and isinstance(entry.get("fingerprint"), str) and isinstance(entry.get("row"), dict)
+                and isinstance(entry["row"].get("status"), str)):
+            raise TypeError(f"entry {rel!r} is not a fingerprint and a row")
 
 
 class ZooLock:

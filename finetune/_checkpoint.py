@@ -1,0 +1,139 @@
+"""The fine-tune checkpoint: used as it is (TF2), or converted first (legacy TF1), and the restore type.
+
+A TF1 checkpoint (the slim or OD API zoo layout) is converted with
+``ckpt-migrate convert SRC MODEL_DIR/converted --target auto --use-ema`` into
+the backbone the pipeline.config asks for (its depth multiplier and input
+size, without the classification top), so a checkpoint that does not fit
+fails at conversion with the mapping report.  A fingerprint of the source and
+the options (``converted-source.json``) lets a rerun reuse the output.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from migrate import detect_architecture, open_checkpoint
+from migrate.errors import CkptkitError
+from reports import render, to_data
+
+from ._errors import FinetuneError
+from ._settings import Backbone
+
+CONVERTED = "converted"
+FINGERPRINT = "converted-source.json"
+FAILED = "conversion-failed"  # .json / .md: the mapping report of a conversion that did not fit
+LEGACY_FORMATS = ("tf1-v1", "tf1-v2")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What the engine restores: ``path`` (a TF2 object-based checkpoint) with ``restore_type``."""
+
+    source: str
+    source_format: str
+    path: str
+    converted: bool
+    restore_type: str
+    warnings: tuple[str, ...] = ()
+
+
+def prepare(source: Path, backbone: Backbone, checkpoint_type: str, model_dir: Path) -> Prepared:
+    """The checkpoint to restore for ``source``, converting a legacy one into ``model_dir/converted``."""
+    with open_checkpoint(source) as reader:
+        fmt, files = reader.format, reader.files()
+        architecture = detect_architecture(reader.specs()).name if fmt in LEGACY_FORMATS else ""
+        located = str(reader.path)
+    if fmt == "tf2-object":
+        return Prepared(str(source), fmt, located, False, checkpoint_type)
+    if fmt not in LEGACY_FORMATS:
+        raise FinetuneError(f"{source}: fine_tune_checkpoint is a {fmt} file; expected a TF1 checkpoint (converted "
+                            "here) or a TF2 object-based checkpoint; convert it with ckpt-migrate convert first")
+    if not architecture.endswith(backbone.kind):
+        raise FinetuneError(f"{source}: fine_tune_checkpoint holds {architecture}, but the model's backbone is "
+                            f"{backbone.kind}; use a {backbone.kind} checkpoint or set feature_extractor.type "
+                            "to match it")
+    out = model_dir / CONVERTED
+    fingerprint = _fingerprint(located, files, backbone)
+    if not _reusable(out, model_dir / FINGERPRINT, fingerprint):
+        _convert(located, out, backbone, model_dir)
+        (model_dir / FINGERPRINT).write_text(json.dumps(fingerprint, indent=2) + "\n")
+    warnings = list(_conversion_warnings(out))
+    restore_type = checkpoint_type
+    if checkpoint_type in ("detection", "full"):
+        restore_type = "classification"
+        warnings.append(f"fine_tune_checkpoint_type {checkpoint_type!r}: ckptkit converts the backbone of a TF1 "
+                        f"{architecture} checkpoint only; the extra feature layers and the box predictor start "
+                        "from fresh initial values")
+    return Prepared(str(source), fmt, str(out), True, restore_type, tuple(warnings))
+
+
+def _misfit(report) -> str:
+    parts = []
+    if report.shape_mismatches:
+        m = report.shape_mismatches[0]
+        parts.append(f"{len(report.shape_mismatches)} shape mismatches (first: {m.target} is "
+                     f"{list(m.target_shape)} in the model, {m.source} {list(m.source_shape)} in the checkpoint)")
+    if report.unmapped_target:
+        parts.append(f"{len(report.unmapped_target)} model weights have no source (first: {report.unmapped_target[0]})")
+    if report.ambiguous:
+        parts.append(f"{len(report.ambiguous)} ambiguous mappings")
+    return "; ".join(parts) or "the mapping is incomplete"
+
+
+def _conversion_warnings(out: Path) -> tuple[str, ...]:
+    """What the conversion said about EMA shadows (taken or missing): it decides the starting weights."""
+    from reports import load_report  # noqa: PLC0415
+
+    try:
+        report = load_report(out / "conversion.json")
+    except (OSError, ValueError):
+        return ()
+    return tuple(f"conversion with --use-ema: {w.removeprefix('--use-ema: ')}" for w in report.mapping.warnings
+                 if "--use-ema" in w)
+
+
+def _fingerprint(located: str, files, backbone: Backbone) -> dict:
+    stats = {str(f): [f.stat().st_size, f.stat().st_mtime_ns] for f in map(Path, files)}
+    return {"source": located, "files": stats, "target": f"keras:{backbone.keras_application}",
+            "alpha": backbone.depth_multiplier, "input_size": _input_size(backbone), "use_ema": True}
+
+
+def _reusable(out: Path, record: Path, fingerprint: dict) -> bool:
+    if not (out / "checkpoint").is_file() or not record.is_file():
+        return False
+    try:
+        return json.loads(record.read_text()) == fingerprint
+    except (OSError, ValueError):
+        return False
+
+
+def _input_size(backbone: Backbone) -> int | None:
+    height, width = backbone.image_size
+    return height if height == width else None
+
+
+def _convert(located: str, out: Path, backbone: Backbone, model_dir: Path) -> None:
+    """``convert SRC OUT --target auto --use-ema``, with the config's depth multiplier and input size."""
+    from migrate._convert import convert  # noqa: PLC0415 - imports TensorFlow
+    from migrate._select import SelectOptions  # noqa: PLC0415
+    from migrate._targets import TargetSpec  # noqa: PLC0415
+
+    target = TargetSpec("auto", include_top=False, input_size=_input_size(backbone),
+                        extra={"alpha": backbone.depth_multiplier})
+    model_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        convert(located, out, target=target, options=SelectOptions(use_ema=True), overwrite=True)
+    except CkptkitError as e:
+        report = getattr(e, "report", None)
+        if report is None:
+            raise
+        where = model_dir / FAILED
+        where.with_suffix(".json").write_text(json.dumps(to_data(report), indent=2, default=str))
+        where.with_suffix(".md").write_text(render(report, "markdown"), errors="backslashreplace")
+        raise FinetuneError(f"fine_tune_checkpoint {located} does not fit the {backbone.describe()} backbone this "
+                            f"config builds: {_misfit(report)}; use a checkpoint of this architecture and depth "
+                            "multiplier, or set feature_extractor.depth_multiplier (--depth-multiplier) to the "
+                            f"checkpoint's; mapping report: {where}.md", report) from e
+    for name in (".json", ".md"):
+        (model_dir / FAILED).with_suffix(name).unlink(missing_ok=True)

@@ -1,0 +1,178 @@
+"""``ckpt-finetune``: parse arguments, call :func:`finetune.finetune` / :func:`finetune.evaluate`, print, exit.
+
+Exit codes: 0 done, 2 unusable input (one line on stderr; ``--debug`` shows
+the traceback).  A fine-tune checkpoint that does not fit prints its mapping
+(or restore) report on stdout before that line.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from migrate.errors import CkptkitError
+from reports import FORMATS, render
+from reports._cli import EXIT_OK, run_guarded
+
+CHECKPOINT_TYPES = ("classification", "detection", "full")
+TASKS = ("detection", "classification")
+MODES = ("finetune", "features", "domain_adversarial")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ckpt-finetune", description="Fine-tune converted checkpoints: SSD "
+                                     "detection or classification, from a pipeline.config or flags.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    commands = parser.add_subparsers(dest="command", required=True)
+    tr = commands.add_parser("train", help="fine-tune, evaluate, and write the report into --model-dir")
+    _common(tr)
+    _training_flags(tr)
+    tr.set_defaults(run=_train)
+    ev = commands.add_parser("eval", help="evaluate the latest checkpoint of --model-dir on the eval/test splits")
+    _common(ev)
+    ev.add_argument("--checkpoint", type=Path, help="a checkpoint prefix to evaluate instead of the latest")
+    ev.set_defaults(run=_eval)
+    return parser
+
+
+def _common(p) -> None:
+    p.add_argument("--pipeline-config", type=Path, help="an OD API pipeline.config (without it: flags only)")
+    p.add_argument("--model-dir", type=Path, required=True, help="checkpoints, converted weights and reports go here")
+    p.add_argument("--task", choices=TASKS, default="detection")
+    p.add_argument("--mode", choices=MODES, default="finetune",
+                   help="classification: finetune (end to end), features (frozen backbone), domain_adversarial")
+    p.add_argument("--skip-bad-records", action="store_true", help="skip and count damaged records instead of failing")
+    p.add_argument("--strict", action="store_true", help="config settings ckptkit cannot honour are errors")
+    p.add_argument("--report", choices=FORMATS, default="table", help="how to print the report")
+    p.add_argument("--seed", type=int, default=0, help="initialisation and shuffling seed (default 0)")
+    g = p.add_argument_group("settings (override the pipeline.config, or replace it)")
+    g.add_argument("--label-map-path", type=Path)
+    g.add_argument("--eval-input-path", nargs="+", help="TFRecords (or globs) of the validation split")
+    g.add_argument("--test-input-path", nargs="+", help="TFRecords of the test split (default: none)")
+    g.add_argument("--num-classes", type=int)
+    g.add_argument("--image-size", type=int, help="input height and width")
+    g.add_argument("--feature-extractor", help="ssd_mobilenet_v1 or ssd_mobilenet_v2 (mobilenet_v1/v2 too)")
+    g.add_argument("--depth-multiplier", type=float)
+    g.add_argument("--eval-batch-size", type=int)
+    g.add_argument("--num-examples", type=int, help="validation examples per evaluation")
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+
+def _training_flags(p) -> None:
+    g = p.add_argument_group("training")
+    g.add_argument("--train-input-path", nargs="+", help="TFRecords (or globs) of the training split")
+    g.add_argument("--num-steps", type=int, help="total steps (a rerun with more steps resumes)")
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--learning-rate", type=float, help="base rate; the config's schedule keeps its shape")
+    g.add_argument("--fine-tune-checkpoint", type=Path, help="TF1 (converted first) or TF2 checkpoint")
+    g.add_argument("--checkpoint-type", choices=CHECKPOINT_TYPES, help="what to restore from it")
+    g.add_argument("--from-scratch", action="store_true", help="ignore fine_tune_checkpoint: random initialisation")
+    g.add_argument("--freeze", nargs="+", metavar="REGEX", help="variables matching these regexes stay fixed")
+    g.add_argument("--stage", action="append", default=[], type=_stage, metavar="STEPS[:REGEX[:LR_MULT]]",
+                   help="a gradual-unfreezing stage: STEPS steps with REGEX frozen too, learning rate times "
+                        "LR_MULT (repeatable; the last stage lasts to the end)")
+    g.add_argument("--grad-clip-norm", type=float, help="clip gradients to this global norm (0: off)")
+    g.add_argument("--use-moving-average", dest="use_moving_average", action="store_true", default=None)
+    g.add_argument("--no-moving-average", dest="use_moving_average", action="store_false")
+    g.add_argument("--target-input-path", nargs="+", help="domain_adversarial: unlabeled target-domain TFRecords")
+    g.add_argument("--eval-every", type=int, default=0, help="validate every N steps (default: at the end)")
+    g.add_argument("--early-stopping", type=int, metavar="PATIENCE", help="stop after PATIENCE evaluations "
+                                                                           "without a better mAP@0.5 / accuracy")
+    g.add_argument("--checkpoint-every", type=int, default=1000, help="save every N steps (and at the end)")
+    g.add_argument("--log-every", type=int, default=100, help="log losses every N steps")
+    g.add_argument("--tensorboard", action="store_true", help="write TensorBoard events to MODEL_DIR/tensorboard")
+    g.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+
+
+def _stage(text: str):
+    from finetune.engine import Stage  # noqa: PLC0415
+
+    parts = text.split(":")
+    try:
+        steps = int(parts[0])
+        multiplier = 1.0
+        if len(parts) >= 3:
+            multiplier = float(parts[-1])
+            parts = parts[:-1]
+        return Stage(steps, ":".join(parts[1:]), multiplier)
+    except (ValueError, CkptkitError) as e:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected STEPS[:REGEX[:LR_MULT]] ({e})") from None
+
+
+def _settings(args) -> dict:
+    names = ("label_map_path", "eval_input_path", "num_classes", "image_size", "feature_extractor",
+             "depth_multiplier", "eval_batch_size", "num_examples", "train_input_path", "num_steps", "batch_size",
+             "learning_rate", "fine_tune_checkpoint", "grad_clip_norm", "use_moving_average")
+    settings = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+    if getattr(args, "checkpoint_type", None):
+        settings["fine_tune_checkpoint_type"] = args.checkpoint_type
+    if getattr(args, "freeze", None):
+        settings["freeze_variables"] = tuple(args.freeze)
+    return settings
+
+
+def _train(args) -> int:
+    from finetune import finetune  # noqa: PLC0415
+
+    _progress(not args.quiet)
+    report = _guarded_report(args, lambda: finetune(
+        args.pipeline_config, model_dir=args.model_dir, task=args.task, mode=args.mode,
+        skip_bad_records=args.skip_bad_records, strict=args.strict, from_scratch=args.from_scratch, seed=args.seed,
+        test_input_path=args.test_input_path, target_input_path=args.target_input_path, eval_every=args.eval_every,
+        checkpoint_every=args.checkpoint_every, log_every=args.log_every, early_stopping=args.early_stopping,
+        stages=tuple(args.stage), tensorboard=args.tensorboard, **_settings(args)))
+    print(render(report, args.report))
+    return EXIT_OK
+
+
+def _eval(args) -> int:
+    from finetune import evaluate  # noqa: PLC0415
+
+    report = _guarded_report(args, lambda: evaluate(
+        args.pipeline_config, model_dir=args.model_dir, task=args.task, mode=args.mode,
+        skip_bad_records=args.skip_bad_records, strict=args.strict, seed=args.seed,
+        test_input_path=args.test_input_path, checkpoint=args.checkpoint, **_settings(args)))
+    print(render(report, args.report))
+    return EXIT_OK
+
+
+def _guarded_report(args, call):
+    """Run ``call``; an error that carries a report (mapping, restore) prints it before the one-line error."""
+    try:
+        return call()
+    except CkptkitError as e:
+        report = getattr(e, "report", None)
+        if report is not None:
+            print(render(report, args.report) if getattr(type(report), "kind", "") in ("map", "convert")
+                  else report.describe())
+        raise
+
+
+class _Stderr(logging.Handler):
+    """Log lines to whatever ``sys.stderr`` is when they are written."""
+
+    def emit(self, record) -> None:
+        print(f"ckpt-finetune: {self.format(record)}", file=sys.stderr)
+
+
+_HANDLER = _Stderr()
+
+
+def _progress(enabled: bool) -> None:
+    """Training progress (the engine's log lines) on stderr, or only its warnings."""
+    logger = logging.getLogger("ckptkit.finetune")
+    if _HANDLER not in logger.handlers:
+        logger.addHandler(_HANDLER)
+        logger.propagate = False
+    logger.setLevel(logging.INFO if enabled else logging.WARNING)
+
+
+def main(argv=None) -> int:
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="backslashreplace")
+    return run_guarded("ckpt-finetune", _parser().parse_args(argv), (CkptkitError,))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,264 @@
+"""``ckpt-finetune``: few-step runs end to end on the fixtures, resuming, and one clear line for bad input.
+
+Runs are tiny (2-3 steps, batch 4, 64x64 inputs, a depth-0.25 MobileNet
+converted from the ``mobilenet_v1_small`` TF1 fixture) and call ``main`` in
+this process, so TensorFlow is imported once.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from finetune.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+SMALL_EVAL = ["--image-size", "64", "--depth-multiplier", "0.25", "--eval-batch-size", "4", "--report", "json"]
+SMALL = SMALL_EVAL + ["--batch-size", "4", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def data() -> dict[str, Path]:
+    import fixtures
+
+    out = Path(os.environ.get("CKPTKIT_FIXTURES") or REPO / ".cache" / "fixtures")
+    return fixtures.build(out, names=["detection_shapes", "classify_shapes", "mobilenet_v1_small",
+                                      "resnet_v1_50_small"])
+
+
+def _head(source: Path, out: Path, n: int, extra=()) -> Path:
+    """The first ``n`` records of ``source`` (then ``extra`` raw records) as a new TFRecord file."""
+    from finetune.data import iter_records, write_records
+
+    write_records(out, [r.data for r in islice(iter_records(source), n)] + list(extra))
+    return out
+
+
+def _run(capsys, *argv) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+# ----------------------------------------------------------------- detection end to end
+@pytest.fixture(scope="module")
+def detection_run(data, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("finetune-detection")
+    shapes = data["detection_shapes"]
+    test = _head(shapes / "test.record", tmp / "test.record", 8)
+    argv = ["train", "--pipeline-config", shapes / "pipeline.config", "--model-dir", tmp / "run",
+            "--fine-tune-checkpoint", data["mobilenet_v1_small"], "--num-steps", 2, "--num-examples", 4,
+            "--test-input-path", test, *SMALL]
+    code = main([str(a) for a in argv])
+    return code, tmp / "run", argv
+
+
+def test_detection_finetunes_from_a_converted_tf1_checkpoint(detection_run, capsys):
+    code, model_dir, _ = detection_run
+    assert code == 0
+    report = json.loads((model_dir / "finetune-report.json").read_text())
+    assert report["kind"] == "finetune" and report["task"] == "detection"
+    assert (report["start_step"], report["steps"]) == (0, 2)
+    restore = report["restore"]
+    assert restore["converted"] and restore["source_format"] == "tf1-v2"
+    assert restore["restored"] > 100 and restore["initialised"] > 0  # backbone restored, SSD head fresh
+    assert (model_dir / "converted" / "checkpoint").is_file()
+    assert report["test_split"] == "test.record"
+    assert 0.0 <= report["test_metrics"]["mAP@0.5"] <= 1.0
+    assert [m["step"] for m in report["metrics_history"]] == [2]
+    assert "Fine-tuning: detection" in (model_dir / "finetune-report.md").read_text()
+
+
+def test_report_round_trips_and_renders_with_ckpt_report(detection_run, capsys):
+    from reports import load_report, render, to_data
+    from reports.cli import main as report_main
+
+    _, model_dir, _ = detection_run
+    path = model_dir / "finetune-report.json"
+    report = load_report(path)
+    assert to_data(report) == json.loads(path.read_text())
+    assert render(report, "html").startswith("<!DOCTYPE html>")
+    assert report_main(["render", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "Starting weights" in out and "Test metrics (test.record)" in out
+
+
+def test_eval_reads_the_trained_checkpoint(detection_run, data, capsys):
+    _, model_dir, _ = detection_run
+    shapes = data["detection_shapes"]
+    code, out, err = _run(capsys, "eval", "--pipeline-config", shapes / "pipeline.config", "--model-dir", model_dir,
+                          "--num-examples", 4, *SMALL_EVAL)
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["mode"] == "eval" and report["steps"] == 2
+    assert "mAP@0.5" in report["metrics_history"][0]["metrics"]
+    assert (model_dir / "eval-report.json").is_file()
+
+
+# ----------------------------------------------------------------- classification, flags only: skip, resume
+@pytest.fixture(scope="module")
+def classification_data(data, tmp_path_factory) -> dict[str, Path]:
+    from finetune.data import classification_example
+    from finetune.data._tfrecord import frame
+
+    tmp = tmp_path_factory.mktemp("finetune-classification")
+    shapes = data["classify_shapes"]
+    unreadable = classification_example(b"\xff\xd8\xff\xe0 not a jpeg", height=64, width=64, label=1)
+    damaged = bytearray(frame(b"any payload"))
+    damaged[14] ^= 0xFF  # the data checksum no longer matches
+    train = _head(shapes / "train.record", tmp / "train.record", 12, [unreadable])
+    with open(train, "ab") as f:
+        f.write(bytes(damaged))
+    return {"train": train, "val": _head(shapes / "val.record", tmp / "val.record", 4),
+            "label_map": shapes / "label_map.pbtxt", "tmp": tmp}
+
+
+def _classification_argv(classification_data, data, model_dir: Path, steps: int) -> list:
+    d = classification_data
+    return ["train", "--model-dir", model_dir, "--task", "classification", "--feature-extractor", "mobilenet_v1",
+            "--train-input-path", d["train"], "--eval-input-path", d["val"], "--label-map-path", d["label_map"],
+            "--fine-tune-checkpoint", data["mobilenet_v1_small"], "--learning-rate", 0.01, "--num-steps", steps,
+            "--skip-bad-records", "--freeze", "^conv1/", *SMALL]
+
+
+def test_classification_skips_bad_records_and_resumes(classification_data, data, capsys):
+    model_dir = classification_data["tmp"] / "run"
+    code, out, err = _run(capsys, *_classification_argv(classification_data, data, model_dir, 2))
+    assert code == 0, err
+    first = json.loads(out)
+    train = next(s for s in first["records"] if s["split"] == "train")
+    assert train["skipped"] == {"corrupt_record": 1, "unreadable_image": 1} and train["used"] == 12
+    assert first["restore"]["restored"] > 50 and (first["start_step"], first["steps"]) == (0, 2)
+    assert 0.0 <= first["test_metrics"]["accuracy"] <= 1.0
+    assert not any("matches no trainable variable" in w for w in first["warnings"])  # --freeze found conv1/
+
+    code, out, err = _run(capsys, *_classification_argv(classification_data, data, model_dir, 3))
+    assert code == 0, err
+    second = json.loads(out)
+    assert (second["start_step"], second["steps"]) == (2, 3)
+    assert second["resumed_from"].endswith("ckpt-2")
+    assert second["restore"] == first["restore"]  # where the weights came from, carried over
+    assert [m["step"] for m in second["metrics_history"]] == [2, 3]
+
+
+# ----------------------------------------------------------------- bad input: one line, exit 2
+def _detection_records(path: Path, *, boxes=((0.1, 0.1, 0.5, 0.5),), classes=(1,), image=None, n=4) -> Path:
+    from finetune.data import detection_example, encode_image, write_examples
+
+    pixels = np.full((32, 32, 3), 120, np.uint8)
+    encoded = image if image is not None else encode_image(pixels)
+    write_examples(path, [detection_example(encoded, height=32, width=32, boxes=boxes, classes=classes)] * n)
+    return path
+
+
+def _bad_config(tmp: Path, shapes: Path) -> list:
+    text = (shapes / "pipeline.config").read_text().replace("num_classes: 3", "num_classes: = 3", 1)
+    (tmp / "pipeline.config").write_text(text)
+    return ["--pipeline-config", tmp / "pipeline.config"]
+
+
+def _placeholder(tmp: Path, shapes: Path) -> list:
+    text = (shapes / "pipeline.config").read_text().replace('"label_map.pbtxt"', '"PATH_TO_BE_CONFIGURED/lm.pbtxt"')
+    (tmp / "pipeline.config").write_text(text)
+    for name in ("train.record", "val.record"):
+        os.symlink(shapes / name, tmp / name)
+    return ["--pipeline-config", tmp / "pipeline.config"]
+
+
+def _with_train(records):
+    def case(tmp: Path, shapes: Path) -> list:
+        return ["--pipeline-config", shapes / "pipeline.config", "--train-input-path", records(tmp / "train.record")]
+    return case
+
+
+def _label_map_mismatch(tmp: Path, shapes: Path) -> list:
+    (tmp / "lm.pbtxt").write_text('item { id: 1 name: "circle" }\nitem { id: 2 name: "square" }\n')
+    return ["--pipeline-config", shapes / "pipeline.config", "--label-map-path", tmp / "lm.pbtxt",
+            "--train-input-path", _detection_records(tmp / "train.record", classes=(3,))]
+
+
+BAD_INPUTS = {
+    "config_syntax": (_bad_config, r"pipeline\.config:\d+:\d+"),
+    "placeholder_path": (_placeholder, "PATH_TO_BE_CONFIGURED"),
+    "num_classes": (lambda tmp, s: ["--pipeline-config", s / "pipeline.config", "--num-classes", 2],
+                    "num_classes 2"),
+    "label_map_mismatch": (_label_map_mismatch, "does not match the records"),
+    "box_outside": (_with_train(lambda p: _detection_records(p, boxes=((0.1, 0.1, 1.5, 0.5),))), r"outside \[0, 1\]"),
+    "xmin_gt_xmax": (_with_train(lambda p: _detection_records(p, boxes=((0.1, 0.6, 0.5, 0.2),))), "xmin > xmax"),
+    "unreadable_image": (_with_train(lambda p: _detection_records(p, image=b"\xff\xd8\xff\xe0 broken")),
+                         "not a complete JPEG"),
+    "empty_tfrecord": (_with_train(lambda p: _detection_records(p, n=0)), "no records|no usable records"),
+    "checkpoint_architecture": (lambda tmp, s: ["--pipeline-config", s / "pipeline.config", "--fine-tune-checkpoint",
+                                                s.parent / "resnet_v1_50_small"],
+                                "holds slim/resnet_v1_50, but the model's backbone is mobilenet_v1"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_is_one_line_and_exit_2(case, data, tmp_path, capsys):
+    make, pattern = BAD_INPUTS[case]
+    flags = make(tmp_path, data["detection_shapes"])
+    code, _, err = _run(capsys, "train", "--model-dir", tmp_path / "run", "--num-steps", 1, *flags, *SMALL)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ckpt-finetune: error: "), err
+    assert __import__("re").search(pattern, lines[0]), lines[0]
+
+
+def test_bad_records_without_skip_fail(classification_data, data, tmp_path, capsys):
+    argv = _classification_argv(classification_data, data, tmp_path / "run", 1)
+    argv.remove("--skip-bad-records")
+    code, _, err = _run(capsys, *argv)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "2 bad record(s)" in err and "--skip-bad-records" in err
+
+
+def test_checkpoint_that_does_not_fit_shows_the_mapping_report(data, tmp_path, capsys):
+    """mobilenet_v1_small has depth multiplier 0.25; the config asks for 0.5."""
+    shapes = data["detection_shapes"]
+    code, out, err = _run(capsys, "train", "--pipeline-config", shapes / "pipeline.config", "--model-dir", tmp_path,
+                          "--num-steps", 1, "--fine-tune-checkpoint", data["mobilenet_v1_small"], "--batch-size", 4,
+                          "--quiet")
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "does not fit the mobilenet_v1 (depth 0.5" in lines[0], err
+    assert "--depth-multiplier" in lines[0] and "conversion-failed.md" in lines[0]
+    assert "Shape mismatches" in out and "conv1/kernel" in out
+    assert (tmp_path / "conversion-failed.md").is_file() and not (tmp_path / "converted").exists()
+
+
+# ----------------------------------------------------------------- the other classification modes
+@pytest.mark.parametrize("mode", ["features", "domain_adversarial"])
+def test_classification_modes(mode, classification_data, data, tmp_path, capsys):
+    argv = _classification_argv(classification_data, data, tmp_path / "run", 2) + ["--mode", mode]
+    if mode == "domain_adversarial":
+        argv += ["--target-input-path", _head(data["detection_shapes"] / "val.record", tmp_path / "t.record", 8)]
+    code, out, err = _run(capsys, *argv)
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["mode"] == mode and report["steps"] == 2
+    if mode == "features":
+        assert not any("get no gradient" in w for w in report["warnings"])
+    else:
+        assert "domain" in report["final_losses"]
+    shutil.rmtree(tmp_path / "run")
+
+
+@pytest.mark.parametrize(("text", "steps", "freeze", "multiplier"), [
+    ("50", 50, (), 1.0), ("100:^conv_dw", 100, ("^conv_dw",), 1.0), ("100:^conv:0.1", 100, ("^conv",), 0.1)])
+def test_stage_flag(text, steps, freeze, multiplier):
+    from finetune.cli import _stage
+
+    stage = _stage(text)
+    assert (stage.steps, stage.freeze, stage.lr_multiplier) == (steps, freeze, multiplier)
+
+
+def test_stage_flag_rejects_nonsense(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--model-dir", "x", "--stage", "many:^conv"])
+    assert exit_info.value.code == 2 and "STEPS[:REGEX[:LR_MULT]]" in capsys.readouterr().err
