@@ -26,6 +26,7 @@ import numpy as np
 
 from migrate._formats._crc import crc32c, mask
 from migrate._formats._proto import FIXED32, LENGTH, ProtoError, iter_fields, packed_varints, signed64
+from migrate._formats._write import field_bytes, varint
 from migrate.errors import CkptkitError
 
 KINDS = ("bytes", "float", "int64")
@@ -111,42 +112,25 @@ def read_record(handle, offset: int, length: int) -> bytes:
 
 
 # ----------------------------------------------------------------- tf.train.Example
-def _varint(value: int) -> bytes:
-    value &= (1 << 64) - 1
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def _field(number: int, payload: bytes) -> bytes:
-    return _varint(number << 3 | LENGTH) + _varint(len(payload)) + payload
-
-
 def _feature(kind: str, values) -> bytes:
     if kind == "bytes":
         items = [v.encode("utf-8") if isinstance(v, str) else bytes(v) for v in values]
-        return _field(1, b"".join(_field(1, v) for v in items))
+        return field_bytes(1, b"".join(field_bytes(1, v) for v in items))
     if kind == "float":
         packed = np.asarray(values, dtype="<f4").tobytes()
-        return _field(2, _field(1, packed) if packed else b"")
+        return field_bytes(2, field_bytes(1, packed) if packed else b"")
     if kind == "int64":
-        packed = b"".join(_varint(int(v)) for v in values)
-        return _field(3, _field(1, packed) if packed else b"")
+        packed = b"".join(varint(int(v)) for v in values)
+        return field_bytes(3, field_bytes(1, packed) if packed else b"")
     raise ValueError(f"feature kind must be one of {KINDS}, got {kind!r}")
 
 
 def encode_example(features: Mapping[str, tuple[str, Sequence]]) -> bytes:
     """Serialise ``{name: (kind, values)}`` (kind: bytes, float or int64) as a tf.train.Example."""
     entries = b"".join(
-        _field(1, _field(1, name.encode("utf-8")) + _field(2, _feature(kind, values)))
+        field_bytes(1, field_bytes(1, name.encode("utf-8")) + field_bytes(2, _feature(kind, values)))
         for name, (kind, values) in sorted(features.items()))
-    return _field(1, entries)
+    return field_bytes(1, entries)
 
 
 def decode_example(data) -> dict[str, tuple[str, list]]:
