@@ -75,9 +75,13 @@ class TrainState:
 
     def resume(self, path: str) -> History:
         """Restore everything from ``path``; the history cut back to the restored step."""
+        status = None
         try:
-            self.checkpoint.restore(path).assert_existing_objects_matched()
+            status = self.checkpoint.restore(path)  # eager: a shape mismatch raises here already
+            status.assert_existing_objects_matched()
         except (AssertionError, ValueError) as e:
+            if status is not None:
+                status.expect_partial()  # else TensorFlow prints "unrestored values" at exit, after our one line
             first = str(e).strip().splitlines()[0][:300]
             raise EngineError(f"{path}: the checkpoint to resume from was written for another model or optimizer "
                               f"({first}); train into a new checkpoint_dir, or delete {self.directory} to start "
