@@ -19,9 +19,11 @@ _LAZY = {
     "RunOptions": "._run",
     "FinetuneError": "._errors",
     "FinetuneReport": "reports._finetune",
+    "compare_transfer": "._transfer",
+    "TransferReport": "reports._transfer",
 }
 
-__all__ = ["FinetuneError", "FinetuneReport", "RunOptions", "evaluate", "finetune"]
+__all__ = ["FinetuneError", "FinetuneReport", "RunOptions", "TransferReport", "compare_transfer", "evaluate", "finetune"]
 
 
 def __getattr__(name: str):

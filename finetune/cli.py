@@ -33,6 +33,14 @@ def _parser() -> argparse.ArgumentParser:
     _common(ev)
     ev.add_argument("--checkpoint", type=Path, help="a checkpoint prefix to evaluate instead of the latest")
     ev.set_defaults(run=_eval)
+    tf = commands.add_parser("transfer", help="train twice, from the fine-tune checkpoint and from scratch, and "
+                             "compare (MODEL_DIR/{finetuned,random}, MODEL_DIR/transfer-report.*)")
+    _common(tf)
+    _training_flags(tf)
+    tf.add_argument("--budget-seconds", type=float, help="a check: the fine-tuned run trains within this time")
+    tf.add_argument("--target", type=float, help="a check: the fine-tuned run's test metric reaches this value")
+    tf.add_argument("--overwrite", action="store_true", help="replace the runs of an earlier comparison")
+    tf.set_defaults(run=_transfer)
     return parser
 
 
@@ -100,6 +108,14 @@ def _stage(text: str):
         raise argparse.ArgumentTypeError(f"{text!r}: expected STEPS[:REGEX[:LR_MULT]] ({e})") from None
 
 
+def _run_options(args) -> dict:
+    """What ``train`` and ``transfer`` pass to :func:`finetune.finetune` besides the settings."""
+    return dict(mode=args.mode, skip_bad_records=args.skip_bad_records, strict=args.strict, seed=args.seed,
+                test_input_path=args.test_input_path, target_input_path=args.target_input_path,
+                eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
+                early_stopping=args.early_stopping, stages=tuple(args.stage), tensorboard=args.tensorboard)
+
+
 def _settings(args) -> dict:
     names = ("label_map_path", "eval_input_path", "num_classes", "image_size", "feature_extractor",
              "depth_multiplier", "eval_batch_size", "num_examples", "train_input_path", "num_steps", "batch_size",
@@ -117,11 +133,19 @@ def _train(args) -> int:
 
     _progress(not args.quiet)
     report = _guarded_report(args, lambda: finetune(
-        args.pipeline_config, model_dir=args.model_dir, task=args.task, mode=args.mode,
-        skip_bad_records=args.skip_bad_records, strict=args.strict, from_scratch=args.from_scratch, seed=args.seed,
-        test_input_path=args.test_input_path, target_input_path=args.target_input_path, eval_every=args.eval_every,
-        checkpoint_every=args.checkpoint_every, log_every=args.log_every, early_stopping=args.early_stopping,
-        stages=tuple(args.stage), tensorboard=args.tensorboard, **_settings(args)))
+        args.pipeline_config, model_dir=args.model_dir, task=args.task, from_scratch=args.from_scratch,
+        **_run_options(args), **_settings(args)))
+    print(render(report, args.report))
+    return EXIT_OK
+
+
+def _transfer(args) -> int:
+    from finetune import compare_transfer  # noqa: PLC0415
+
+    _progress(not args.quiet)
+    report = _guarded_report(args, lambda: compare_transfer(
+        args.pipeline_config, model_dir=args.model_dir, task=args.task, overwrite=args.overwrite,
+        budget_seconds=args.budget_seconds, target=args.target, **_run_options(args), **_settings(args)))
     print(render(report, args.report))
     return EXIT_OK
 

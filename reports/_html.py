@@ -134,6 +134,10 @@ def render_html(report) -> str:
     first, _, rest = markdown.partition("\n")
     title = first.lstrip("# ") or f"{report.kind} report"
     body = f'<h1>{esc(title)}</h1>\n<p class="paths">{esc(report.kind)} report</p>\n<pre>{esc(rest.strip())}</pre>'
+    if report.kind == "quantize":  # the size-vs-accuracy chart above the tables
+        from ._quantize import size_accuracy_chart  # noqa: PLC0415
+
+        body = body.replace("<pre>", f'<figure>{size_accuracy_chart(report)}</figure>\n<pre>', 1)
     return _page(title, body)
 
 

@@ -18,6 +18,8 @@ from ._convert import ConvertReport, MappingReport
 from ._diff import ReportDiff
 from ._finetune import FinetuneReport
 from ._inspect import InspectReport
+from ._quantize import QuantizeReport
+from ._transfer import TransferReport
 from ._zoo import ZooReport
 
 KINDS: dict[str, type] = {}
@@ -48,6 +50,8 @@ _BUILT_IN = (InspectReport, MappingReport, ConvertReport, ZooReport, ReportDiff)
 for _cls in _BUILT_IN:
     register_kind(_cls)
 register_kind(FinetuneReport)  # ckpt-finetune; joins _BUILT_IN when tests/test_report_cli.py has its example
+register_kind(QuantizeReport)  # ckpt-quantize
+register_kind(TransferReport)  # ckpt-finetune transfer
 
 
 def known_kinds() -> str:

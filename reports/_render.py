@@ -10,6 +10,8 @@ from ._diff import CATEGORIES, ReportDiff
 from ._finetune import finetune_text
 from ._format import human_bytes, human_count, number, shape_text
 from ._inspect import InspectReport
+from ._transfer import transfer_text
+from ._quantize import quantize_text
 from ._render_convert import convert_text, mapping_text
 from ._tree import scope_tree, walk
 from ._zoo import STATUSES, ZooReport, ZooRow
@@ -25,6 +27,8 @@ _TEXT = {
     "zoo": lambda r, markdown, depth: zoo_text(r, markdown),
     "diff": lambda r, markdown, depth: diff_text(r, markdown),
     "finetune": lambda r, markdown, depth: finetune_text(r, markdown),
+    "quantize": lambda r, markdown, depth: quantize_text(r, markdown),
+    "transfer": lambda r, markdown, depth: transfer_text(r, markdown),
 }
 
 

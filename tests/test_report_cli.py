@@ -137,8 +137,8 @@ def test_decoder_reports_every_problem_with_its_place():
 
 def test_unknown_kind_names_the_known_ones():
     with pytest.raises(ReportFormatError, match=r"x\.json: expected a report of a known kind \(convert, diff, "
-                                                r"[a-z, -]*inspect, map, zoo\), found kind 'quantize'"):
-        from_data({"kind": "quantize"}, source="x.json")
+                                                r"[a-z, -]*inspect, map, [a-z, -]*zoo\), found kind 'prophecy'"):
+        from_data({"kind": "prophecy"}, source="x.json")
 
 
 def test_registry_refuses_duplicates_and_kind_fields():
@@ -257,7 +257,7 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
     (tmp_path / "text.json").write_text("not json at all")
     (tmp_path / "list.json").write_text("[1, 2]")
     (tmp_path / "nokind.json").write_text('{"path": "x"}')
-    (tmp_path / "future.json").write_text('{"kind": "quantize"}')
+    (tmp_path / "future.json").write_text('{"kind": "prophecy"}')
     (tmp_path / "binary.json").write_bytes(b"\xff\xfe\x00")
     zoo, ins = write(tmp_path, "zoo.json", zoo_report()), write(tmp_path, "ins.json", inspect_report())
     t = str(tmp_path)
@@ -268,7 +268,7 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
         "not utf-8": (["render", f"{t}/binary.json"], "binary.json: not a UTF-8 text file"),
         "not an object": (["render", f"{t}/list.json"], "list.json: expected a JSON object with a \"kind\" key"),
         "no kind": (["render", f"{t}/nokind.json"], "nokind.json: expected a report of a known kind (convert, diff, "),
-        "unknown kind": (["render", f"{t}/future.json"], "found kind 'quantize'"),
+        "unknown kind": (["render", f"{t}/future.json"], "found kind 'prophecy'"),
         "two kinds": (["diff", str(zoo), str(ins)], "zoo.json is a 'zoo' report and"),
     }
 
