@@ -133,3 +133,29 @@ def test_draw_predictions(task, batch):
     assert drawn.shape == (1, 128, 128, 3) and 0.0 <= drawn.min() and drawn.max() <= 1.0
     y0, x0 = int(0.1 * 127), int(0.1 * 127)  # ground-truth box 0 drawn in green
     assert drawn[0, y0, x0 + 5].tolist() == [0.0, 1.0, 0.0]
+
+
+def test_detection_checkpoint_restores_the_feature_extractor_not_the_box_predictors(keras, tmp_path):
+    """fine_tune_checkpoint_type detection, as the OD API's SSD: backbone and extra layers from an SSD
+    checkpoint of another class count, fresh box predictors (their shapes follow num_classes)."""
+    from finetune.engine import restore
+    from migrate._tf import tensorflow
+
+    def ssd(num_classes: int, seed: int) -> SSDTask:
+        keras.backend.reset_uids()
+        keras.utils.set_random_seed(seed)
+        backbone = keras.applications.MobileNet(alpha=0.25, input_shape=(128, 128, 3), include_top=False,
+                                                weights=None)
+        return SSDTask(backbone, SSDConfig(num_classes=num_classes))
+
+    trained = ssd(90, seed=1)
+    tensorflow().train.Checkpoint(model=trained.model).write(str(tmp_path / "ssd"))
+    fresh = ssd(3, seed=2)
+    report = restore(fresh, tmp_path / "ssd", "detection")
+    saved = {v.name: v.numpy() for v in trained.model.variables}
+    now = {v.name: v.numpy() for v in fresh.model.variables}
+    for name in ("conv1/kernel:0", "conv_pw_13_bn/moving_mean:0", "Conv2d_13_pointwise_2_Conv2d_4_3x3_s2_64/kernel:0"):
+        np.testing.assert_array_equal(now[name], saved[name], err_msg=name)
+    initialised = report.grouped("initialised")
+    assert initialised and all(group.startswith("BoxPredictor_") for group in initialised), initialised
+    assert not any(name.startswith("BoxPredictor_") for name in report.grouped("restored"))

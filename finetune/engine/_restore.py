@@ -9,7 +9,8 @@ chosen variables are restored with ``tf.train.Checkpoint`` over a tree that
 holds only them, then re-read and compared bit for bit.
 
 * ``classification`` (alias ``backbone``): the task's backbone variables.
-* ``detection``: everything but the task's head (backbone and shared detection layers).
+* ``detection``: the task's ``feature_extractor_variables()`` when it has them (SSD: backbone and extra
+  feature layers, not the box predictors), else everything but its head.
 * ``full``: every model variable.
 
 Non-trainable companions (BatchNorm moving statistics) follow their layer.
@@ -99,6 +100,8 @@ def _in_scope(task, variables, kind: str) -> set[int]:
     companions = _layer_companions(task.model)
     if kind == "backbone":
         return _with_companions({id(v) for v in task.backbone_variables()}, companions) & every
+    if hasattr(task, "feature_extractor_variables"):  # detection: the task says what its feature extractor is
+        return _with_companions({id(v) for v in task.feature_extractor_variables()}, companions) & every
     head = _with_companions({id(v) for v in task.head_variables()}, companions)
     return every - head
 

@@ -99,3 +99,8 @@ class SSDTask:
 
     def head_variables(self) -> list:
         return split_variables(self.model, self.detector.features)[1]
+
+    def feature_extractor_variables(self) -> list:
+        """What a ``detection`` checkpoint restores, as the OD API's SSD does: the backbone and the extra
+        feature layers, not the box predictors (their shapes follow num_classes and the anchors)."""
+        return [v for v in self.model.trainable_variables if not v.name.startswith("BoxPredictor_")]
