@@ -140,7 +140,8 @@ class _Decoder:
         before = len(self.problems)
         hints = _hints(cls)
         fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-        unknown = sorted(set(value) - set(fields))
+        derived = {f.name for f in dataclasses.fields(cls) if not f.init}  # recomputed by the class itself
+        unknown = sorted(set(value) - set(fields) - derived)
         if unknown:
             self.problems.append(f"{where or 'top level'}: unknown {cls.__name__} field(s) {', '.join(unknown)}")
         missing = [name for name, f in fields.items() if name not in value

@@ -54,30 +54,26 @@ class TransferReport:
     target: float | None = None  # the test metric the fine-tuned run must reach, when one was set
     notes: tuple[str, ...] = field(default_factory=tuple)
 
+    # Derived, in the JSON for scripts (recomputed on load): the gain and the checks.
+    gain: float | None = field(init=False)
+    beats_random: bool = field(init=False)
+    within_budget: bool | None = field(init=False)
+    reaches_target: bool | None = field(init=False)
+    passed: bool = field(init=False)
+
     kind = "transfer"
 
-    @property
-    def gain(self) -> float | None:
+    def __post_init__(self):
         a, b = self.finetuned.test_metric, self.random.test_metric
-        return None if a is None or b is None else a - b
-
-    @property
-    def beats_random(self) -> bool:
-        return self.gain is not None and self.gain > 0
-
-    @property
-    def within_budget(self) -> bool | None:
-        return None if self.budget_seconds is None else self.finetuned.train_seconds <= self.budget_seconds
-
-    @property
-    def reaches_target(self) -> bool | None:
-        metric = self.finetuned.test_metric
-        return None if self.target is None else metric is not None and metric >= self.target
-
-    @property
-    def passed(self) -> bool:
-        """Beats random, and meets the budget and the target where they were set."""
-        return self.beats_random and self.within_budget is not False and self.reaches_target is not False
+        gain = None if a is None or b is None else a - b
+        budget = None if self.budget_seconds is None else self.finetuned.train_seconds <= self.budget_seconds
+        target = None if self.target is None else a is not None and a >= self.target
+        beats = gain is not None and gain > 0
+        passed = beats and budget is not False and target is not False
+        derived = {"gain": gain, "beats_random": beats, "within_budget": budget, "reaches_target": target,
+                   "passed": passed}
+        for name, value in derived.items():
+            object.__setattr__(self, name, value)
 
 
 def _value(value) -> str:

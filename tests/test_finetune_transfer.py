@@ -89,3 +89,12 @@ def test_transfer_needs_a_checkpoint(data, splits, tmp_path, capsys):
     del argv[at:at + 2]
     assert main(argv) == 2
     assert "set train_config.fine_tune_checkpoint" in capsys.readouterr().err
+
+
+def test_json_carries_the_checks_and_round_trips(transfer):
+    _, model_dir = transfer
+    data = json.loads((model_dir / "transfer-report.json").read_text())
+    assert data["kind"] == "transfer" and data["passed"] is True and data["beats_random"] is True
+    assert data["gain"] == data["finetuned"]["test_metric"] - data["random"]["test_metric"]
+    report = load_report(model_dir / "transfer-report.json")
+    assert report.gain == data["gain"] and report.passed
