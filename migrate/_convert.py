@@ -11,7 +11,7 @@ from ._formats import open_checkpoint
 from ._formats._bundle import BundleReader, shard_path
 from ._formats._bundle_writer import BundleWriter
 from ._generic import generic_mapping, source_value, write_generic
-from ._model_convert import LAYOUTS, assign_all, save, verify_written
+from ._model_convert import LAYOUTS, load_written, verify_written, write_model
 from ._plan import plan_model, require_complete
 from ._select import SelectOptions, select
 from ._staging import Staging, output_errors, write_state_file
@@ -68,15 +68,15 @@ def _into_model(reader, tmp: Path, target, rules, restore, layout, options, pari
                 source: str, output: str) -> ConvertReport:
     plan = plan_model(reader, target, rules, restore, options)
     require_complete(plan.report)
-    written = assign_all(plan.weights, plan.planned, reader)
-    path = save(plan.model, tmp, layout, PREFIX)
+    path, written = write_model(plan, reader, tmp, layout, PREFIX)  # streamed: the model's variables stay as built
     if layout != "h5":
         write_state_file(tmp, PREFIX)
-    verified = verify_written(plan.weights, written, path, layout)
+    verified = verify_written(written, path, layout)
     parity_report = None
     if parity:
         from ._parity import run_parity  # noqa: PLC0415 - imports TF1 graph machinery
 
+        load_written(plan.model, path, layout)  # the converted model is what was written
         parity_report = run_parity(reader, plan, options, layers=parity_layers)
     written = sum(p.stat().st_size for p in tmp.iterdir() if p.is_file())
     report = ConvertReport(source, output, plan.target.spec, layout, plan.report, verified,

@@ -50,6 +50,24 @@ class BundleWriter:
         self._out.write(raw)
         return self._add(key, entry)
 
+    def add_chunks(self, key: str, dtype: np.dtype, shape: tuple[int, ...], chunks) -> BundleEntry:
+        """Append a tensor given as consecutive pieces of its flattened value, never holding it whole."""
+        dtype = np.dtype(dtype)
+        offset, size, crc = self._out.tell(), 0, 0
+        for chunk in chunks:
+            data = np.ascontiguousarray(chunk)
+            if data.dtype.newbyteorder("=") != dtype.newbyteorder("="):
+                raise ValueError(f"{key}: a {data.dtype.name} piece of a {dtype.name} tensor")
+            data = data.astype(data.dtype.newbyteorder("<"), copy=False)
+            raw = memoryview(data).cast("B") if data.size else b""
+            crc = crc32c(raw, crc)
+            size += len(raw)
+            self._out.write(raw)
+        expected = dtype.itemsize * int(np.prod(shape, dtype=np.int64))
+        if size != expected:
+            raise ValueError(f"{key}: {size} bytes written for a {dtype.name}{list(shape)} tensor of {expected} bytes")
+        return self._add(key, BundleEntry(numpy_to_name(dtype), tuple(shape), self._new_shard, offset, size, mask(crc), ()))
+
     def add_strings(self, key: str, values) -> BundleEntry:
         """Append a string tensor in TensorFlow's layout (varint lengths, their crc, bytes)."""
         array = np.asarray(values, dtype=object)

@@ -1,0 +1,236 @@
+"""Model-target checkpoints written natively (migrate/_model_convert.py) against TensorFlow's and tf_keras' own savers.
+
+The reference is the old route: assign every converted value into a freshly
+built model, then let TensorFlow (``Checkpoint(model=m).write``,
+``save_weights``) or tf_keras (HDF5 ``save_weights``) write it.  The native
+output must have the same keys, the same object graph as TensorFlow parses it,
+bit-identical values (and data file), and restore with
+``assert_existing_objects_matched()`` / ``load_weights``.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from migrate import open_checkpoint
+from migrate._convert import convert
+from migrate._formats._bundle import OBJECT_GRAPH_KEY
+from migrate._model_convert import expected_value, verify_written, write_model
+from migrate._plan import plan_model, require_complete
+from migrate._select import SelectOptions
+from migrate._targets import TargetSpec, build
+from migrate._verify import VerificationError
+
+# (fixture, --restore, --classes): bytes copied as they are, the head left out (written from the built model),
+# and a 1001 -> 1000 class drop_background (transformed in memory, not copied)
+CASES = [("mobilenet_v1_small", "full", None), ("resnet_v1_50_small", "full", None), ("mobilenet_v1_small", "backbone", None),
+         ("ssd_mobilenet_v1_small", "backbone", None), ("mobilenet_v1_small", "full", 1000)]
+
+
+@pytest.fixture(params=[None, 4000], ids=["1MiB-chunks", "4000B-chunks"])
+def chunks(request, monkeypatch):
+    """Source chunk size: the reader's default, or pieces that never line up with a tensor's rows."""
+    from migrate._formats._bundle import BundleReader
+
+    if request.param:
+        iter_chunks = BundleReader.iter_chunks
+        monkeypatch.setattr(BundleReader, "iter_chunks", lambda self, name, chunk_bytes=0: iter_chunks(self, name, request.param))
+    return request.param
+
+
+def _plan(reader, restore="full", classes=None):
+    plan = plan_model(reader, TargetSpec("auto", classes=classes), None, restore, SelectOptions())
+    require_complete(plan.report)
+    return plan
+
+
+def _tf_reference(tf, plan, reader, directory: Path, layout: str) -> Path:
+    """TensorFlow's own output for the same values: assign, then save with TF / tf_keras."""
+    for target, item in plan.planned.items():
+        variable = plan.weights[target].variable
+        variable.assign(expected_value(reader, item, variable.shape))
+    directory.mkdir()
+    if layout == "object":
+        return Path(tf.train.Checkpoint(model=plan.model).write(str(directory / "ckpt-0")))
+    path = directory / ("weights.h5" if layout == "h5" else "ckpt-0")
+    plan.model.save_weights(str(path))
+    return path
+
+
+def _object_graph(tf, path: Path):
+    from tensorflow.core.protobuf import trackable_object_graph_pb2
+
+    raw = tf.train.load_checkpoint(str(path)).get_tensor(OBJECT_GRAPH_KEY)
+    return trackable_object_graph_pb2.TrackableObjectGraph.FromString(raw)
+
+
+def _values(tf, path: Path) -> dict[str, bytes]:
+    reader = tf.train.load_checkpoint(str(path))
+    return {k: reader.get_tensor(k).tobytes() for k in reader.get_variable_to_shape_map() if k != OBJECT_GRAPH_KEY}
+
+
+def _variables(model) -> dict[str, str]:
+    return {v.name: hashlib.sha256(v.numpy().tobytes()).hexdigest() for v in model.weights}
+
+
+@pytest.mark.parametrize("fixture,restore,classes", CASES)
+@pytest.mark.parametrize("layout", ["object", "weights"])
+def test_bundle_matches_tensorflows_saver(zoo, tmp_path, tf, fixture, restore, classes, layout, chunks):
+    with open_checkpoint(zoo[fixture]) as reader:
+        plan = _plan(reader, restore, classes)
+        before = _variables(plan.model)
+        (tmp_path / "native").mkdir()
+        path, written = write_model(plan, reader, tmp_path / "native", layout, "ckpt-0")
+        assert _variables(plan.model) == before, "the model's variables were assigned: the write is not streamed"
+        assert verify_written(written, path, layout) == len(plan.planned)
+        reference = _tf_reference(tf, plan, reader, tmp_path / "tf", layout)  # same model: left-out heads agree too
+
+    native_graph, tf_graph = _object_graph(tf, path), _object_graph(tf, reference)
+    assert native_graph == tf_graph  # children, attributes (full names, keys), has_checkpoint_values
+    native_reader, tf_reader = tf.train.load_checkpoint(str(path)), tf.train.load_checkpoint(str(reference))
+    assert native_reader.get_variable_to_shape_map() == tf_reader.get_variable_to_shape_map()
+    assert native_reader.get_variable_to_dtype_map() == tf_reader.get_variable_to_dtype_map()
+    assert _values(tf, path) == _values(tf, reference)
+    # the same order as TensorFlow's writer: the data files are identical
+    assert Path(f"{path}.data-00000-of-00001").read_bytes() == Path(f"{reference}.data-00000-of-00001").read_bytes()
+    # every planned target once; a left-out head written with the built model's initial values (compared above)
+    assert sorted(w.target for w in written.values() if w.target) == sorted(plan.planned)
+    assert sum(w.target is None for w in written.values()) == len(plan.report.left_out_target)
+
+
+@pytest.mark.parametrize("fixture,restore,classes", CASES)
+def test_restores_into_a_fresh_model(zoo, tmp_path, tf, fixture, restore, classes):
+    """Object layout with Checkpoint(model=m).read, weights layout with load_weights, h5 with load_weights."""
+    with open_checkpoint(zoo[fixture]) as reader:
+        plan = _plan(reader, restore, classes)
+        paths = {}
+        for layout in ("object", "weights", "h5"):
+            (tmp_path / layout).mkdir()
+            paths[layout], written = write_model(plan, reader, tmp_path / layout, layout, "ckpt-0")
+            verify_written(written, paths[layout], layout)
+        for layout, path in paths.items():
+            model = build(plan.target)
+            if layout == "object":
+                tf.train.Checkpoint(model=model).read(str(path)).assert_existing_objects_matched()
+            elif layout == "weights":
+                model.load_weights(str(path)).assert_existing_objects_matched()
+            else:
+                model.load_weights(str(path))
+            restored = {v.name: v.numpy() for v in model.weights}
+            for target, item in plan.planned.items():
+                got = restored.pop(plan.weights[target].variable.name)
+                assert got.tobytes() == expected_value(reader, item, got.shape).tobytes(), (layout, target)
+            initial = {v.name: v.numpy().tobytes() for v in plan.model.weights}
+            assert {k: v.tobytes() for k, v in restored.items()} == {k: initial[k] for k in restored}
+            assert len(restored) == len(plan.report.left_out_target)
+
+
+@pytest.mark.parametrize("fixture,classes", [("mobilenet_v2_small", None), ("mobilenet_v1_small", 1000)])
+def test_h5_matches_tf_keras_save_weights(zoo, tmp_path, tf, fixture, classes, chunks):
+    import h5py
+
+    with open_checkpoint(zoo[fixture]) as reader:
+        plan = _plan(reader, classes=classes)
+        (tmp_path / "native").mkdir()
+        path, written = write_model(plan, reader, tmp_path / "native", "h5", "ckpt-0")
+        assert verify_written(written, path, "h5") == len(plan.planned)
+        reference = _tf_reference(tf, plan, reader, tmp_path / "tf", "h5")
+
+    def tree(file) -> dict:
+        found = {"/": dict(file.attrs)}
+        file.visititems(lambda name, obj: found.__setitem__(
+            name, (dict(obj.attrs), obj.shape, obj.dtype.str, obj[()].tobytes()) if isinstance(obj, h5py.Dataset)
+            else dict(obj.attrs)))
+        return found
+
+    with h5py.File(path, "r") as ours, h5py.File(reference, "r") as theirs:
+        a, b = tree(ours), tree(theirs)
+    assert list(a) == list(b)  # same groups and datasets, in the same order
+    for name in a:
+        assert _plain(a[name]) == _plain(b[name]), name
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
+    return value.tolist() if isinstance(value, np.ndarray) else value
+
+
+def test_convert_never_assigns_the_models_variables(zoo, tmp_path, monkeypatch, tf):
+    """The whole model is never materialised in TF variables (without --parity, which loads the output)."""
+    from tensorflow.python.ops import resource_variable_ops
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("convert assigned a model variable")
+
+    monkeypatch.setattr(resource_variable_ops.BaseResourceVariable, "assign", refuse)
+    for layout in ("object", "weights", "h5"):
+        report = convert(zoo["mobilenet_v1_small"], tmp_path / layout, target=TargetSpec("auto"), layout=layout)
+        assert report.verified == len(report.mapping.mapped)
+
+
+@pytest.mark.parametrize("layout", ["object", "h5"])
+def test_verification_catches_a_changed_byte(zoo, tmp_path, layout):
+    with open_checkpoint(zoo["mobilenet_v1_small"]) as reader:
+        plan = _plan(reader)
+        path, written = write_model(plan, reader, tmp_path, layout, "ckpt-0")
+    key = max((k for k, w in written.items() if w.target), key=lambda k: np.prod(written[k].shape))
+    if layout == "h5":
+        import h5py
+
+        with h5py.File(path, "r+") as f:
+            value = f[key][()]
+            value.reshape(-1)[7] = np.nextafter(value.reshape(-1)[7], np.float32(np.inf))
+            f[key][...] = value
+    else:  # rewrite the tensor's bytes and its crc32c: only the digest can tell
+        _rewrite_entry(path, key)
+    with pytest.raises(VerificationError, match=rf"{written[key].target} does not hold the value converted"):
+        verify_written(written, path, layout)
+
+
+def test_verification_requires_every_key_in_the_object_graph(zoo, tmp_path):
+    with open_checkpoint(zoo["mobilenet_v1_small"]) as reader:
+        plan = _plan(reader)
+        path, written = write_model(plan, reader, tmp_path, "object", "ckpt-0")
+    extra = dict(written, **{"model/ghost/.ATTRIBUTES/VARIABLE_VALUE": next(iter(written.values()))})
+    with pytest.raises(VerificationError, match="the object graph and the written tensors differ"):
+        verify_written(extra, path, "object")
+
+
+def _rewrite_entry(prefix: Path, key: str) -> None:
+    """Change one element of a tensor in place and re-stamp its crc32c, as a buggy writer would have."""
+    from migrate._formats._bundle import BundleReader
+    from migrate._formats._crc import crc32c, mask
+    from migrate._formats._write import write_index
+    from dataclasses import replace
+
+    with BundleReader(prefix) as reader:
+        entries = {k: reader.entry(k) for k in reader.keys()}
+        value = reader.read(key).copy()
+    value.reshape(-1)[7] = -value.reshape(-1)[7] - 1
+    raw = value.tobytes()
+    entry = entries[key]
+    with open(f"{prefix}.data-00000-of-00001", "r+b") as f:
+        f.seek(entry.offset)
+        f.write(raw)
+    entries[key] = replace(entry, crc=mask(crc32c(raw)))
+    write_index(Path(f"{prefix}.index"), entries, 1)
+
+
+def test_only_transformed_tensors_are_read_whole(zoo, tmp_path, monkeypatch):
+    """Reshapes, squeezes and plain copies stream in chunks; a drop_background is read whole and sliced."""
+    from migrate._formats._bundle import BundleReader
+
+    read = []
+    original = BundleReader.read
+    monkeypatch.setattr(BundleReader, "read", lambda self, name: read.append(name) or original(self, name))
+    with open_checkpoint(zoo["mobilenet_v1_small"]) as reader:
+        plan = _plan(reader, classes=1000)
+        read.clear()
+        write_model(plan, reader, tmp_path, "object", "ckpt-0")
+    assert sorted(read) == ["MobilenetV1/Logits/Conv2d_1c_1x1/biases", "MobilenetV1/Logits/Conv2d_1c_1x1/weights"]
