@@ -35,9 +35,10 @@ test-slow: install
 	$(PY) -m pytest -q -m slow
 
 # Hostile and broken inputs, kills, concurrency, full disks, fuzz smoke runs; ends with a table of cases
-# tried and passed and the slowest and largest case (tests/hostile/conftest.py).  Part of `make test` too.
+# tried and passed and the slowest and largest case (tests/hostile/conftest.py).  `make test` runs all but
+# the slow corpus cases.
 test-hostile: install
-	$(PY) -m pytest -q -m "not slow" tests/hostile
+	$(PY) -m pytest -q -m "not slow or corpus" tests/hostile
 
 bench: install
 	$(PY) bench/inspect.py

@@ -9,6 +9,7 @@ clipping, validation, checkpoints, resume), the test split, and the report
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,7 +95,7 @@ def finetune(config_path=None, *, model_dir, task: str = "detection", mode: str 
     test_name, test_metrics = _test(run, task_obj, inputs, report)
     result = _report(config, run, model_dir, backbone, inputs, prepared, report, test_name, test_metrics,
                      warnings, time.perf_counter() - started, train_seconds)
-    _write(result, model_dir / REPORT)
+    write_report(result, model_dir / REPORT)
     return result
 
 
@@ -221,9 +222,14 @@ def _notes(config: PipelineConfig) -> tuple[ConfigNote, ...]:
                  for f in config.findings)
 
 
-def _write(report: FinetuneReport, stem: Path) -> None:
-    stem.with_suffix(".json").write_text(render(report, "json") + "\n")
-    stem.with_suffix(".md").write_text(render(report, "markdown") + "\n", errors="backslashreplace")
+def write_report(report, stem: Path) -> None:
+    """``stem.json`` and ``stem.md``, each written to a temporary name and renamed: a kill leaves the old
+    report or the new one, never half of one."""
+    for suffix, fmt in ((".json", "json"), (".md", "markdown")):
+        path = stem.with_suffix(suffix)
+        partial = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        partial.write_text(render(report, fmt) + "\n", errors="backslashreplace")
+        os.replace(partial, path)
 
 
 # ----------------------------------------------------------------- evaluation of a trained model
@@ -259,7 +265,7 @@ def evaluate(config_path=None, *, model_dir, task: str = "detection", mode: str 
         seconds=round(time.perf_counter() - started, 2), metrics_history=history, test_split=test_name,
         test_metrics=defined(test_metrics), records=_records(inputs), findings=_notes(config),
         warnings=tuple(warnings), checkpoint=path)
-    _write(result, Path(model_dir) / EVAL_REPORT)
+    write_report(result, Path(model_dir) / EVAL_REPORT)
     return result
 
 

@@ -21,6 +21,8 @@ EXTRACTORS = {
     "ssd_mobilenet_v2": "mobilenet_v2", "ssd_mobilenet_v2_keras": "mobilenet_v2", "mobilenet_v2": "mobilenet_v2",
 }
 KERAS_APPLICATION = {"mobilenet_v1": "MobileNet", "mobilenet_v2": "MobileNetV2"}
+MAX_CLASSES = 10_000  # a guard, not a limit of SSD: the largest detection label sets have ~1,200 classes
+MAX_IMAGE_SIZE = 4096  # a guard: SSD MobileNets run at 300-640, classifiers at 224
 FEATURE_MAPS = 6  # two backbone maps and four extra layers (SSDConfig.extra_layer_depths)
 
 
@@ -53,6 +55,10 @@ def backbone_of(config: PipelineConfig) -> Backbone:
                           f"{extractor.type!r} is not supported; ckptkit fine-tunes "
                           f"{', '.join(k for k in EXTRACTORS if k.startswith('ssd_'))} (or pass --feature-extractor)")
     resizer = config.model.image_resizer
+    if max(resizer.height, resizer.width) > MAX_IMAGE_SIZE:
+        raise ConfigError(f"{_where(config, 'model.ssd.image_resizer.fixed_shape_resizer.height')}: input size "
+                          f"{resizer.height}x{resizer.width} is larger than ckptkit builds (at most {MAX_IMAGE_SIZE}; "
+                          "activations and anchors grow with its square); set a smaller image_resizer or --image-size")
     return Backbone(kind, float(extractor.depth_multiplier), (resizer.height, resizer.width))
 
 
@@ -89,6 +95,9 @@ def _check_supported(config: PipelineConfig, warnings: list[str]) -> None:
                       "(ckptkit's predictor has none)")
     if predictor.use_depthwise or ssd.feature_extractor.use_depthwise:
         errors.append("use_depthwise (ckptkit's extra layers and predictor use regular convolutions)")
+    if ssd.num_classes > MAX_CLASSES:
+        errors.append(f"num_classes {ssd.num_classes} (at most {MAX_CLASSES}: the class head grows with it; "
+                      "check num_classes and the label map's ids)")
     if ssd.anchor_generator.num_layers != FEATURE_MAPS:
         errors.append(f"ssd_anchor_generator num_layers {ssd.anchor_generator.num_layers} (the SSD MobileNet "
                       f"feature extractor gives {FEATURE_MAPS} feature maps)")

@@ -12,12 +12,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from reports import render
 from reports._transfer import TransferReport, TransferRun
 
 from ._configure import configure
 from ._errors import FinetuneError
-from ._run import BEST_METRIC, finetune
+from ._run import BEST_METRIC, finetune, write_report
 
 RUNS = ("finetuned", "random")
 REPORT = "transfer-report"
@@ -50,8 +49,7 @@ def compare_transfer(config_path=None, *, model_dir, task: str = "detection", ov
         finetuned=TransferRun.of("finetuned", fine, metric), random=TransferRun.of("random", rand, metric),
         budget_seconds=budget_seconds, target=target, notes=_notes(fine, rand))
     model_dir.mkdir(parents=True, exist_ok=True)
-    (model_dir / f"{REPORT}.json").write_text(render(result, "json") + "\n")
-    (model_dir / f"{REPORT}.md").write_text(render(result, "markdown") + "\n", errors="backslashreplace")
+    write_report(result, model_dir / REPORT)
     return result
 
 

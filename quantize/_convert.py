@@ -74,10 +74,13 @@ def calibration(task, limit: int = 100, path=None) -> Calibration:
 
 
 def _from_npy(path: Path, limit: int) -> list:
-    try:
-        array = np.load(path, allow_pickle=False)
+    try:  # memory-mapped: a header that claims more than the file holds fails here, before anything is allocated
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError) as e:
         raise QuantizeError(f"{path}: not a readable .npy array of calibration images ({e})") from None
+    if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
+        found = f"dtype {array.dtype}" if isinstance(array, np.ndarray) else "an .npz archive"
+        raise QuantizeError(f"{path}: representative data holds {found}; expected numeric [N, H, W, C] images")
     if array.ndim == 3:
         array = array[None]
     if array.ndim != 4:
@@ -110,7 +113,8 @@ def convert(task, model, recipe: Recipe, data: Calibration | None = None, *, int
             converter._experimental_disable_per_channel = True  # noqa: SLF001 - the converter's only switch
         if int8_io:
             converter.inference_input_type = tf.int8
-            converter.inference_output_type = tf.int8
+            if getattr(task, "int8_output", True):  # detection: boxes, class ids and counts stay float
+                converter.inference_output_type = tf.int8
     try:
         return converter.convert()
     except Exception as e:  # noqa: BLE001 - the converter raises many types (ConverterError, ValueError, ...)

@@ -193,6 +193,17 @@ def read_manifest(directory) -> dict:
     if not path.is_file():
         raise QuantizeError(f"{directory}: no {MANIFEST}; not an export directory (run ckpt-quantize export)")
     try:
-        return json.loads(path.read_text())
+        manifest = json.loads(path.read_text())
     except (OSError, ValueError) as e:
         raise QuantizeError(f"{path}: unreadable export manifest ({e}); export again") from None
+    variants = manifest.get("variants") if isinstance(manifest, dict) else None
+    if not isinstance(variants, list) or not all(
+            isinstance(v, dict) and all(isinstance(v.get(k), str) for k in ("name", "file", "method")) for v in variants):
+        raise QuantizeError(f"{path}: not an export manifest (expected an object whose 'variants' is a list of "
+                            "objects with a name, a file and a method); export again")
+    for entry in variants:
+        name = entry["file"]
+        if name in ("", ".", "..") or any(c in name for c in "/\\\0"):
+            raise QuantizeError(f"{path}: variant file {name!r} is not a file name inside the export directory; "
+                                "export again")
+    return manifest

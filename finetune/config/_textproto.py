@@ -77,6 +77,7 @@ _TOKEN = re.compile(r"""
 """, re.VERBOSE)
 _ESCAPES = {"n": b"\n", "t": b"\t", "r": b"\r", "a": b"\a", "b": b"\b", "f": b"\f", "v": b"\v",
             "\\": b"\\", "'": b"'", '"': b'"', "?": b"?"}
+MAX_DEPTH = 100  # nested messages; real configs use ~10, and the parser recurses once per level
 _ESCAPE = re.compile(r"\\(?:([0-7]{1,3})|x([0-9a-fA-F]{1,2})|u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8})|(.))", re.S)
 
 
@@ -160,6 +161,7 @@ class _Parser:
         self.lexer = _Lexer(text, filename)
         self.stream = self.lexer.tokens()
         self.token = next(self.stream)
+        self.depth = 0
 
     def advance(self) -> _Token:
         current, self.token = self.token, next(self.stream)
@@ -171,6 +173,16 @@ class _Parser:
         return self.lexer.error(tok.line, tok.col, f"expected {what}, found {found}{context}")
 
     def message(self, close: Optional[str], opened: Optional[_Token], owner: str) -> Message:
+        if opened is not None and self.depth >= MAX_DEPTH:
+            raise self.lexer.error(opened.line, opened.col, f"messages nested more than {MAX_DEPTH} levels deep; "
+                                   "a pipeline.config or label map is never this deep")
+        self.depth += 1
+        try:
+            return self._fields(close, opened, owner)
+        finally:
+            self.depth -= 1
+
+    def _fields(self, close: Optional[str], opened: Optional[_Token], owner: str) -> Message:
         fields: list[Field] = []
         while True:
             tok = self.token
@@ -231,8 +243,13 @@ class _Parser:
     def scalar(self, name: str) -> Scalar:
         tok = self.token
         if tok.kind == "number":
+            try:
+                value = _number(tok.text)
+            except ValueError:  # more digits than int() converts (sys.get_int_max_str_digits)
+                raise self.lexer.error(tok.line, tok.col, f"number {tok.text[:20]}... has {len(tok.text)} "
+                                       "characters; too long to be a setting") from None
             self.advance()
-            return Scalar("number", tok.text, _number(tok.text), tok.line, tok.col)
+            return Scalar("number", tok.text, value, tok.line, tok.col)
         if tok.kind == "identifier":
             self.advance()
             return Scalar("identifier", tok.text, tok.text, tok.line, tok.col)

@@ -16,6 +16,7 @@ from finetune.config._textproto import Message, Scalar, parse_file, parse_text, 
 from migrate.errors import CkptkitError
 
 _ITEM_FIELDS = {"id": int, "name": str, "display_name": str}
+MAX_ID = 2 ** 31 - 1  # StringIntLabelMapItem.id is an int32 (and TensorFlow holds ids as int32)
 _IGNORED_ITEM_FIELDS = ("keypoints", "ancestor_ids", "descendant_ids", "frequency", "instance_count")
 
 
@@ -164,6 +165,9 @@ def _item(msg: Message, line: int, col: int, problems: list) -> Optional[LabelMa
         problems.append((line, col, "item has no id; give every item a positive 'id'"))
         return None
     name, display = values.get("name", ""), values.get("display_name", "")
+    if values["id"] > MAX_ID:
+        problems.append((line, col, f"id {values['id']} does not fit the label map's int32 ids (at most {MAX_ID})"))
+        return None
     if values["id"] < 0 or (values["id"] == 0 and "background" not in (name, display)):
         problems.append((line, col, f"id {values['id']} is not positive; ids start at 1 "
                          "(0 is reserved for background)"))

@@ -12,6 +12,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from finetune.config._textproto import TextProtoError, format_text, parse_file
+from finetune.data import LabelMap, iter_records
+from finetune.data._label_map import LabelMapError, load_label_map
+from finetune.data._validate import BadRecord, LabelMismatch, image_size, parse_record
 from migrate._formats._bundle import BundleReader, parse_entry
 from migrate._formats._dtypes import DTYPES
 from migrate._formats._locate import locate
@@ -106,6 +110,32 @@ def fuzz_state_file(data: bytes) -> None:
     locate(directory)
 
 
+def fuzz_textproto(data: bytes) -> None:
+    """pipeline.config / label map text format: parse the file, write the tree back, parse that."""
+    tree = parse_file(_file("pipeline.config", data))
+    format_text(tree)
+
+
+def fuzz_label_map(data: bytes) -> None:
+    load_label_map(_file("label_map.pbtxt", data))
+
+
+_SHAPES = LabelMap.from_names(["circle", "square", "triangle"])
+
+
+def fuzz_tfrecord(data: bytes) -> None:
+    """TFRecord framing, then every intact record checked as an OD API detection and classification example."""
+    for record in iter_records(_file("t.record", data)):
+        if record.data is None:
+            continue
+        image_size(record.data)
+        for kind in ("detection", "classification"):
+            try:
+                parse_record(record.data, kind, _SHAPES)
+            except (BadRecord, LabelMismatch):
+                pass
+
+
 def _read_all(reader) -> None:
     for name in reader.keys():
         reader.spec(name)
@@ -122,6 +152,9 @@ TARGETS = {
     "rules": (fuzz_rules, (RuleFileError,)),
     "manifest": (fuzz_manifest, (ManifestError,)),
     "state_file": (fuzz_state_file, (CkptkitError,)),
+    "textproto": (fuzz_textproto, (TextProtoError,)),
+    "label_map": (fuzz_label_map, (LabelMapError, TextProtoError)),
+    "tfrecord": (fuzz_tfrecord, ()),
 }
 
 
@@ -179,6 +212,16 @@ def seeds(target: str) -> list[bytes]:
                 b'{"source": "a/model.ckpt", "target": "keras:MobileNet", "options": {"use_ema": true}}\n']
     if target == "state_file":
         return [(fx / "mobilenet_v1_small" / "checkpoint").read_bytes(), b'model_checkpoint_path: "m\\303\\266del"\n']
+    shapes = fx / "detection_shapes"
+    if target == "textproto":
+        return [(shapes / "pipeline.config").read_bytes(), (shapes / "label_map.pbtxt").read_bytes()]
+    if target == "label_map":
+        return [(shapes / "label_map.pbtxt").read_bytes(), b"item { id: 0 name: 'background' }\nitem < id: 1 name: 'a' >\n"]
+    if target == "tfrecord":  # two real records (images included), and one record of each damage the reader names
+        with open(shapes / "val.record", "rb") as f:
+            records = [r for _, r in zip(range(2), iter_records(shapes / "val.record"))]
+            head = f.read(records[1].offset + 12 + records[1].length + 4)
+        return [head, head[: records[1].offset + 20], head[: records[0].offset + 5]]
     raise KeyError(target)
 
 

@@ -25,7 +25,8 @@ from pathlib import Path
 
 TIME_LIMIT = 30.0  # seconds per command
 MEMORY_LIMIT = 2 << 30  # RLIMIT_AS per command (address space, so also a bound on what a header can make us allocate)
-PROGRAMS = {"ckpt-migrate": "migrate.cli", "ckpt-report": "reports.cli"}
+PROGRAMS = {"ckpt-migrate": "migrate.cli", "ckpt-report": "reports.cli", "ckpt-finetune": "finetune.cli",
+            "ckpt-quantize": "quantize.cli"}
 KERAS_CONFIG = ".keras/keras.json"  # tf_keras writes it into HOME at import time; not ckptkit's doing
 REPO = Path(__file__).resolve().parents[2]
 
@@ -91,8 +92,11 @@ def environment(box: Sandbox | None = None, **extra: str) -> dict[str, str]:
     return env
 
 
-def _limit_memory() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+def _limit_memory(limit: int = MEMORY_LIMIT):
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return apply
 
 
 @dataclass
@@ -103,11 +107,12 @@ class Running:
     started: float
 
 
-def start(command: list[str], *, cwd: Path, env: dict[str, str]) -> Running:
-    """Start a command in its own process group (so its workers can be killed with it)."""
+def start(command: list[str], *, cwd: Path, env: dict[str, str], memory: int = MEMORY_LIMIT) -> Running:
+    """Start a command in its own process group (so its workers can be killed with it).  ``memory``: its
+    RLIMIT_AS (training needs more than the corpus' bound: tf.data's thread stacks are address space)."""
     out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
-    proc = subprocess.Popen(argv_of(command), cwd=cwd, env=env, stdout=out, stderr=err, preexec_fn=_limit_memory,
-                            start_new_session=True)
+    proc = subprocess.Popen(argv_of(command), cwd=cwd, env=env, stdout=out, stderr=err,
+                            preexec_fn=_limit_memory(memory), start_new_session=True)
     return Running(proc, out, err, time.monotonic())
 
 
@@ -142,8 +147,8 @@ def kill_group(proc: subprocess.Popen) -> None:
         pass
 
 
-def run(command: list[str], box: Sandbox, timeout: float = TIME_LIMIT, **env: str) -> Result:
-    return finish(start(command, cwd=box.cwd, env=environment(box, **env)), timeout)
+def run(command: list[str], box: Sandbox, timeout: float = TIME_LIMIT, memory: int = MEMORY_LIMIT, **env: str) -> Result:
+    return finish(start(command, cwd=box.cwd, env=environment(box, **env), memory=memory), timeout)
 
 
 def snapshot(root: Path, skip: tuple[Path, ...] = ()) -> dict[str, str]:

@@ -10,6 +10,38 @@ from pathlib import Path
 import pytest
 
 RECORD = Path(__file__).resolve().parents[2] / ".cache" / "hostile" / "cases.json"
+DATA_SETS = ("detection_shapes", "classify_shapes")  # fixture data sets the finetune and quantize cases copy
+
+
+class _Zoo(dict):
+    """The fixture zoo, plus entries built on first use: the data sets, and ``quantize_tiny`` (a small tf_keras
+    classifier, its TFRecords and a float32 export, built once per session by a subprocess)."""
+
+    def __init__(self, entries: dict, zoo_dir: Path, scratch):
+        super().__init__(entries)
+        self._zoo_dir, self._scratch = zoo_dir, scratch
+
+    def __missing__(self, name: str) -> Path:
+        import fixtures  # noqa: PLC0415
+
+        if name in DATA_SETS:
+            self[name] = fixtures.build(self._zoo_dir, names=[name])[name]
+        elif name == "quantize_tiny":
+            from ._cases_quantize import build_base  # noqa: PLC0415
+
+            self[name] = build_base(self._scratch() / "quantize_tiny", self[DATA_SETS[1]])
+        else:
+            raise KeyError(name)
+        return self[name]
+
+
+@pytest.fixture(scope="session")
+def zoo(zoo_dir, tmp_path_factory) -> dict[str, Path]:
+    """tests/conftest.py's ``zoo``, with the lazily built entries of :class:`_Zoo`."""
+    import fixtures  # noqa: PLC0415
+
+    entries = {name: fixtures.entry_path(zoo_dir, name) for name in fixtures.NAMES}
+    return _Zoo(entries, zoo_dir, lambda: tmp_path_factory.mktemp("hostile-bases"))
 
 MEASURED: dict[str, tuple[float, int]] = {}  # case -> (seconds, peak RSS bytes)
 OUTCOMES: dict[str, str] = {}  # case -> passed / failed / xfailed / ...

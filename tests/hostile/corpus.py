@@ -11,13 +11,16 @@ recomputed checksums; never a format written by hand), and states
 
 Families: v2-index (the table: footer, index block, data blocks, trailers, snappy;
 header and entries), v2-data (shards), v1, objgraph, h5, state (``checkpoint``
-files), paths, convert, rules, manifest, zoo, report.
+files), paths, convert, rules, manifest, zoo, report; pipeline, label-map, tfrecord (ckpt-finetune) and
+quantize (ckpt-quantize).
 
 ``python -m tests.hostile.corpus`` (from the repository root) lists the cases.
 """
 from __future__ import annotations
 
-from . import _cases_data, _cases_files, _cases_tables, _cases_text  # noqa: F401 - registering the cases is importing them
+from . import (  # noqa: F401 - registering the cases is importing them
+    _cases_data, _cases_files, _cases_finetune, _cases_quantize, _cases_tables, _cases_text,
+)
 from ._case import CASES, Case
 
 __all__ = ["CASES", "Case", "families"]

@@ -44,7 +44,7 @@ def main(argv: list[str]) -> int:
         print("\n".join(_fuzz_targets.TARGETS))
         return 0
     target, flags = argv[0], argv[1:]
-    with atheris.instrument_imports(include=["migrate"]):
+    with atheris.instrument_imports(include=["migrate", "finetune"]):
         from . import _fuzz_targets  # noqa: PLC0415
     if target not in _fuzz_targets.TARGETS:
         print(f"unknown fuzz target {target!r}; known: {', '.join(_fuzz_targets.TARGETS)}", file=sys.stderr)

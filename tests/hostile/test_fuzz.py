@@ -18,7 +18,8 @@ import pytest
 from ._run import REPO, environment
 from .fuzz import REGRESSIONS
 
-TARGETS = ["table", "bundle", "v1_metadata", "tensor_proto", "object_graph", "rules", "manifest", "state_file"]
+TARGETS = ["table", "bundle", "v1_metadata", "tensor_proto", "object_graph", "rules", "manifest", "state_file",
+           "textproto", "label_map", "tfrecord"]
 FUZZ_MEMORY = 3 << 30  # RLIMIT_AS of the fuzzing process: a reader that allocates what a header claims dies here
 
 
@@ -46,17 +47,20 @@ def _fuzz(target: str, seconds: int, zoo_dir, tmp_path) -> int:
 
 
 @pytest.mark.parametrize("target", TARGETS)
-def test_fuzz_smoke(target, zoo_dir, tmp_path, fuzz_log):
+def test_fuzz_smoke(target, zoo, zoo_dir, tmp_path, fuzz_log):
+    zoo["detection_shapes"]  # the finetune targets' seeds (built on first use)
     fuzz_log(target, _fuzz(target, 3, zoo_dir, tmp_path))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("target", TARGETS)
-def test_fuzz_long(target, zoo_dir, tmp_path, fuzz_log):
+def test_fuzz_long(target, zoo, zoo_dir, tmp_path, fuzz_log):
+    zoo["detection_shapes"]
     fuzz_log(target, _fuzz(target, 90, zoo_dir, tmp_path))
 
 
-def test_fuzz_regressions_stay_fixed(zoo_dir, tmp_path, monkeypatch):
+def test_fuzz_regressions_stay_fixed(zoo, zoo_dir, tmp_path, monkeypatch):
+    zoo["detection_shapes"]
     """Every input fuzzing ever crashed on, replayed in-process (no atheris needed)."""
     monkeypatch.setenv("CKPTKIT_FIXTURES", str(zoo_dir))
     monkeypatch.setenv("CKPTKIT_FUZZ_SCRATCH", str(tmp_path))

@@ -13,9 +13,16 @@ from .corpus import CASES
 INTERNAL_ERROR = re.compile(r"unexpected \w+: .*report it")
 
 
+# ckpt-quantize cases start TensorFlow (7 s each here): `make test` runs these, `make test-hostile` and
+# `make test-slow` every one.
+QUICK_QUANTIZE = {"quantize_tflite_garbage", "quantize_saved_model_garbage_pb", "quantize_representative_npy_huge_shape"}
+
+
 def _params():
     for name, c in CASES.items():
-        marks = [pytest.mark.xfail(reason=c.known_bug, strict=True)] if c.known_bug else []
+        marks = [pytest.mark.corpus]
+        marks += [pytest.mark.xfail(reason=c.known_bug, strict=True)] if c.known_bug else []
+        marks += [pytest.mark.slow] if c.family == "quantize" and name not in QUICK_QUANTIZE else []
         yield pytest.param(name, marks=marks, id=name)
 
 
@@ -40,7 +47,7 @@ def test_case(name, zoo, tmp_path, measure):
     else:
         assert len(result.stderr_lines) == 1, result.stderr
         line = result.stderr_lines[0]
-        assert re.match(r"ckpt-(migrate|report): error: ", line), line
+        assert re.match(r"ckpt-(migrate|report|finetune|quantize): error: ", line), line
         assert not INTERNAL_ERROR.search(line), line
         assert re.search(c.error, line), line
     assert outside_writes(box, before) == [], "inputs changed or files written outside the output directory"

@@ -1,0 +1,163 @@
+"""The exported SSD graphs: the SavedModel's serving function and the TFLite one with its fused post-process.
+
+Two graphs over the same tf_keras SSD (``images [B, H, W, 3]`` in [-1, 1] ->
+``box_encodings``, ``class_predictions_with_background``):
+
+* :func:`serving_function`: the OD API exported-model convention.  Images
+  ``[N, h, w, 3]`` in 0..255 (uint8 ``input_tensor``, or float32 for
+  ``float_image_tensor``) are scaled to [0, 1], resized to the model size and
+  mapped to [-1, 1] as in training, then ``finetune.tasks.ssd.postprocess``
+  (score conversion, decoding, per-class NMS, boxes clipped to the unit
+  square) gives ``detection_boxes [N, M, 4]``, ``detection_classes [N, M]``
+  (1-based label-map ids, float32 as the OD API writes them),
+  ``detection_scores [N, M]`` and ``num_detections [N]`` (float32).
+* :func:`tflite_function`: the OD API's ``export_tflite_graph_lib_tf2``
+  convention.  Input ``images [1, H, W, 3]`` float32 in [-1, 1]
+  (``normalized_input_image_tensor``); the score converter runs in the graph
+  and the decoding + NMS is a ``tf.function`` carrying
+  ``experimental_implements="TFLite_Detection_PostProcess"`` with the op's
+  attributes, which the TFLite converter replaces with the
+  ``TFLite_Detection_PostProcess`` op (registered in the standard
+  interpreter); fast NMS unless ``use_regular_nms`` (see
+  :func:`quantize.detection.detection_tflite_converter`).  Its outputs are
+  the op's: ``detection_boxes [1, M, 4]`` (not clipped), ``detection_classes
+  [1, M]`` **0-based** class indices as float32, ``detection_scores [1, M]``,
+  ``num_detections [1]``; rows past ``num_detections`` are zeroed after the
+  op (which leaves them unspecified).
+  :func:`quantize.detection.tflite_detections` turns them into the
+  SavedModel's convention (clipped, 1-based).
+
+The composite function's body is a placeholder (TensorFlow has no such op): the
+graph handed to the converter is not meant to be run by TensorFlow.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from migrate._tf import tensorflow
+
+POSTPROCESS_OP = "TFLite_Detection_PostProcess"
+OUTPUTS = ("detection_boxes", "detection_classes", "detection_scores", "num_detections")
+INPUT_TYPES = {"image_tensor": "uint8", "float_image_tensor": "float32"}
+
+
+@dataclass(frozen=True)
+class PostprocessOp:
+    """Attributes of ``TFLite_Detection_PostProcess`` (see ``tensorflow/lite/kernels/detection_postprocess.cc``)."""
+
+    num_classes: int
+    max_detections: int = 100
+    detections_per_class: int = 100
+    max_classes_per_detection: int = 1
+    use_regular_nms: bool = False
+    nms_score_threshold: float = 1e-8
+    nms_iou_threshold: float = 0.6
+    y_scale: float = 10.0
+    x_scale: float = 10.0
+    h_scale: float = 5.0
+    w_scale: float = 5.0
+
+    @classmethod
+    def from_ssd(cls, config, use_regular_nms: bool = False, max_detections: int | None = None) -> "PostprocessOp":
+        """The op an :class:`~finetune.tasks.ssd.SSDConfig`'s post-processing and box coder describe."""
+        post, coder = config.postprocess, config.box_coder
+        return cls(num_classes=config.num_classes, max_detections=max_detections or post.max_total_detections,
+                   detections_per_class=post.max_detections_per_class, use_regular_nms=use_regular_nms,
+                   nms_score_threshold=post.score_threshold, nms_iou_threshold=post.iou_threshold,
+                   y_scale=coder.y_scale, x_scale=coder.x_scale, h_scale=coder.height_scale,
+                   w_scale=coder.width_scale)
+
+    def implements(self) -> str:
+        """The ``experimental_implements`` text: the op name and its attributes as NameAttrList text format."""
+        attrs = []
+        for name, value in vars(self).items():
+            if isinstance(value, bool):
+                attrs.append(f'attr {{ key: "{name}" value {{ b: {str(value).lower()} }} }}')
+            elif isinstance(value, int):
+                attrs.append(f'attr {{ key: "{name}" value {{ i: {value} }} }}')
+            else:
+                attrs.append(f'attr {{ key: "{name}" value {{ f: {float(value)!r} }} }}')
+        return " ".join([f'name: "{POSTPROCESS_OP}"', *attrs])
+
+
+def center_size_anchors(anchors: np.ndarray) -> np.ndarray:
+    """Corner anchors ``[A, 4]`` (ymin, xmin, ymax, xmax) as the op takes them: ``[A, 4]`` (yc, xc, h, w)."""
+    a = np.asarray(anchors, np.float64)
+    out = np.stack([(a[:, 0] + a[:, 2]) / 2, (a[:, 1] + a[:, 3]) / 2, a[:, 2] - a[:, 0], a[:, 3] - a[:, 1]], axis=1)
+    return out.astype(np.float32)
+
+
+def preprocess(images, image_size):
+    """0..255 images (uint8 or float) of any size -> float32 ``[N, H, W, 3]`` in [-1, 1], as training feeds them."""
+    tf = tensorflow()
+    images = tf.cast(images, tf.float32) * (1.0 / 255.0)  # what convert_image_dtype does for uint8
+    images = tf.image.resize(images, list(image_size))
+    return images * 2.0 - 1.0
+
+
+def serving_function(model, anchors, config, image_size, input_type: str = "image_tensor"):
+    """The ``serving_default`` tf.function (see the module docstring); ``model`` is tracked by the caller."""
+    tf = tensorflow()
+    from finetune.tasks.ssd import postprocess  # noqa: PLC0415
+
+    dtype = getattr(tf, INPUT_TYPES[input_type])
+    anchors = tf.constant(np.asarray(anchors, np.float32))
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], dtype, name="input_tensor")])
+    def serve(input_tensor):
+        outputs = model(preprocess(input_tensor, image_size), training=False)
+        found = postprocess(outputs["box_encodings"], outputs["class_predictions_with_background"], anchors,
+                            config.postprocess, config.box_coder)
+        return {"detection_boxes": tf.identity(found["boxes"]),
+                "detection_classes": tf.cast(found["classes"], tf.float32),
+                "detection_scores": tf.identity(found["scores"]),
+                "num_detections": tf.cast(found["num_detections"], tf.float32)}
+
+    return serve
+
+
+def tflite_function(model, anchors, config, image_size, op: PostprocessOp):
+    """The tf.function the TFLite converter takes (see the module docstring)."""
+    tf = tensorflow()
+    center_size = center_size_anchors(anchors)
+    height, width = image_size
+
+    size = op.max_detections
+
+    @tf.function(experimental_implements=op.implements())
+    def detection_postprocess(box_encodings, class_predictions, anchors):  # noqa: ARG001 - fused by the converter
+        # placeholders of the op's output shapes: the converter replaces this body with the op
+        return tf.zeros([1, size, 4], name="boxes"), tf.zeros([1, size], name="classes"), \
+            tf.zeros([1, size], name="scores"), tf.zeros([1], name="num_detections")
+
+    @tf.function(input_signature=[tf.TensorSpec([1, height, width, 3], tf.float32, name="images")])
+    def detect(images):
+        outputs = model(images, training=False)
+        scores = all_scores(outputs["class_predictions_with_background"], config.postprocess)
+        found = detection_postprocess(outputs["box_encodings"], scores, tf.constant(center_size))
+        return zero_padding(*found, size)
+
+    return detect
+
+
+def zero_padding(boxes, classes, scores, num_detections, size: int) -> dict:
+    """The op's outputs with the rows past ``num_detections`` set to 0: the op leaves them unspecified (whatever
+    the arena held, NaN included).  The mask is computed in int32, so int8 conversion leaves it exact."""
+    tf = tensorflow()
+    real = tf.range(size)[None, :] < tf.cast(num_detections, tf.int32)[:, None]
+    return {"detection_boxes": tf.where(real[..., None], boxes, 0.0), "detection_classes": tf.where(real, classes, 0.0),
+            "detection_scores": tf.where(real, scores, 0.0), "num_detections": num_detections}
+
+
+def all_scores(logits, post):
+    """``score_converter`` over all ``num_classes + 1`` columns, background kept (first), as the op takes them;
+    ``finetune.tasks.ssd._postprocess.convert_scores`` is the same with the background column dropped."""
+    tf = tensorflow()
+    scaled = logits / post.logit_scale
+    if post.score_converter == "sigmoid":
+        return tf.sigmoid(scaled)
+    if post.score_converter == "softmax":
+        return tf.nn.softmax(scaled, axis=-1)
+    return scaled
