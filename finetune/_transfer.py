@@ -9,6 +9,7 @@ comparison is written to ``MODEL_DIR/transfer-report.{json,md}``.
 """
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -44,7 +45,8 @@ def compare_transfer(config_path=None, *, model_dir, task: str = "detection", ov
                               **kwargs) for name in RUNS}
     fine, rand = reports["finetuned"], reports["random"]
     result = TransferReport(
-        config=config.source, source=str(config.path("train_config.fine_tune_checkpoint")), task=task, metric=metric,
+        config=config.source, source=os.path.normpath(config.path("train_config.fine_tune_checkpoint")), task=task,
+        metric=metric,
         test_split=fine.test_split, steps=fine.steps, batch_size=config.train_config.batch_size,
         finetuned=TransferRun.of("finetuned", fine, metric), random=TransferRun.of("random", rand, metric),
         budget_seconds=budget_seconds, target=target, notes=_notes(fine, rand))

@@ -290,3 +290,23 @@ def test_unknown_names_are_all_reported():
 def test_full_vgg_16_equals_the_2016_zoo_file_including_shapes(tmp_path):
     fixtures.build(tmp_path, names=["vgg_16"])
     assert variables(tmp_path, "vgg_16") == reference("vgg_16_2016_08_28")
+
+
+def test_a_cache_built_by_other_code_is_rebuilt_also_where_not_named(tmp_path):
+    """A generator change rebuilds what is asked for now and drops the rest, so that asking later rebuilds
+    it instead of handing out what the old code made."""
+    fixtures.build(tmp_path, names=["dtypes", "bert_tiny_adam"])
+    (tmp_path / ".generator-source").write_text("other code")
+    marker = tmp_path / "dtypes" / "stale"
+    marker.write_text("")
+    fixtures.build(tmp_path, names=["dtypes"])
+    assert not marker.exists() and (tmp_path / "dtypes" / "model.ckpt.index").is_file()
+    assert not (tmp_path / "bert_tiny_adam").exists()
+    assert (tmp_path / ".generator-source").read_text() != "other code"
+
+
+def test_demo_and_command_line_modules_do_not_invalidate_the_cache():
+    from fixtures import _build
+
+    assert {"_demo.py", "_demo_pipeline.py", "__main__.py"} <= _build.NOT_GENERATORS
+    assert all((Path(fixtures.__file__).parent / name).is_file() for name in _build.NOT_GENERATORS)
