@@ -11,7 +11,7 @@ TFRecords, input pipelines), ``tasks`` (SSD, classification) and ``engine``
 """
 from __future__ import annotations
 
-import importlib
+from migrate._lazy import lazy_exports
 
 _LAZY = {
     "finetune": "._run",
@@ -26,10 +26,4 @@ _LAZY = {
 __all__ = ["FinetuneError", "FinetuneReport", "RunOptions", "TransferReport", "compare_transfer", "evaluate", "finetune"]
 
 
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)

@@ -57,14 +57,7 @@ class ClassificationQuantizeTask:
         return None if self.source.val is None else self.source.val.dataset_for_epoch(0).map(_relabel)
 
     def representative_images(self, limit: int):
-        data = self.source.split("train")
-        count = 0
-        for batch in data.dataset_for_epoch(0):
-            for image in np.asarray(batch["image"], np.float32):
-                if count >= limit:
-                    return
-                count += 1
-                yield image[None]
+        return self.source.calibration_images(limit)
 
     def export_model(self, model):
         if self.probabilities:

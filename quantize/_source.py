@@ -10,8 +10,11 @@ task factories (:data:`quantize._task.TASKS`) build on it.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from ._errors import QuantizeError
 
@@ -33,6 +36,18 @@ class Source:
     checkpoint: str = ""
     step: int = 0
     warnings: list = field(default_factory=list)
+
+    def calibration_images(self, limit: int):
+        """Up to ``limit`` float32 ``[1, H, W, 3]`` training images in epoch-0 order, without the training
+        augmentations: calibration should see the images inference sees."""
+        data = dataclasses.replace(self.split("train"), augment=())
+        count = 0
+        for batch in data.dataset_for_epoch(0):
+            for image in np.asarray(batch["image"], np.float32):
+                if count >= limit:
+                    return
+                count += 1
+                yield image[None]
 
     def split(self, name: str):
         data = {"train": self.train, "val": self.val, "eval": self.val, "test": self.test}.get(name)

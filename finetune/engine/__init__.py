@@ -21,7 +21,7 @@ Importing this package does not import TensorFlow; the names that need it
 """
 from __future__ import annotations
 
-import importlib
+from migrate._lazy import lazy_exports
 
 from ._callbacks import Callback, StopTraining
 from ._errors import EngineConfigError, EngineError, RestoreError, TrainingDivergedError
@@ -33,18 +33,18 @@ from ._report import BestMetric, EvalRecord, Mismatch, RestoreReport, TrainRepor
 from ._task import Task
 
 _LAZY = {
-    "train": "_loop",
-    "restore": "_restore",
-    "CHECKPOINT_TYPES": "_restore",
-    "build_schedule": "_schedules",
-    "Constant": "_schedules",
-    "ExponentialDecay": "_schedules",
-    "CosineDecayWithWarmup": "_schedules",
-    "ManualStep": "_schedules",
-    "StageMultiplier": "_schedules",
-    "choose_strategy": "_strategy",
-    "precision_policy": "_strategy",
-    "build_optimizer": "_optim",
+    "train": "._loop",
+    "restore": "._restore",
+    "CHECKPOINT_TYPES": "._restore",
+    "build_schedule": "._schedules",
+    "Constant": "._schedules",
+    "ExponentialDecay": "._schedules",
+    "CosineDecayWithWarmup": "._schedules",
+    "ManualStep": "._schedules",
+    "StageMultiplier": "._schedules",
+    "choose_strategy": "._strategy",
+    "precision_policy": "._strategy",
+    "build_optimizer": "._optim",
 }
 
 __all__ = [
@@ -54,10 +54,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)

@@ -10,7 +10,7 @@ imports TensorFlow.
 """
 from __future__ import annotations
 
-import importlib
+from migrate._lazy import lazy_exports
 
 _LAZY = {
     "METHODS": "._export",
@@ -32,10 +32,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)

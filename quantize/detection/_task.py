@@ -10,7 +10,6 @@ post-processing inside: the SavedModel's ``serving_default`` runs TensorFlow's
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import numpy as np
@@ -57,7 +56,7 @@ class DetectionQuantizeTask:
         return None if self.source.val is None else self.source.val.dataset_for_epoch(0)
 
     def representative_images(self, limit: int):
-        return representative_images(self.source.split("train"), limit)
+        return self.source.calibration_images(limit)
 
     def export_model(self, model):
         """``images -> {detection_boxes, detection_classes (1-based), detection_scores, num_detections}``."""
@@ -93,19 +92,6 @@ class DetectionQuantizeTask:
         metrics = _evaluate.evaluate_detections(detect, self.source.split(split), self.ssd.config.num_classes)
         return {name: None if math.isnan(value) else value for name, value in metrics.items()}
 
-
-
-def representative_images(data, limit: int):
-    """Up to ``limit`` float32 ``[1, H, W, 3]`` images of ``data`` (an ``InputData``) in its epoch-0 order,
-    without its augmentations (calibration should see the images inference sees)."""
-    data = dataclasses.replace(data, augment=())
-    count = 0
-    for batch in data.dataset_for_epoch(0):
-        for image in np.asarray(batch["image"], np.float32):
-            if count >= limit:
-                return
-            count += 1
-            yield image[None]
 
 
 def detection_keras_model(model, ssd):
