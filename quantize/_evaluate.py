@@ -49,13 +49,15 @@ def evaluate(task, export_dir, *, split: str = "test", runs: int = _latency.MIN_
         examples = int(metrics.get("examples", examples))
         latency = tuple(_latency.measure(path, sample, threads=t, runs=runs, backend=backend) for t in threads)
         rows.append((entry, path, metrics, latency))
+    in_tensorflow = task.evaluate_keras(task.float_model(), split)
     reference = next((r for r in rows if r[0]["name"] == "float32"), None)
     variants = tuple(_result(task.metric, entry, path, metrics, latency, reference)
                      for entry, path, metrics, latency in rows)
     report = QuantizeReport(task.kind, task.metric, str(export_dir), split, examples, interpreter_class(backend)[1],
                             variants, "float32" if reference else "", manifest.get("saved_model", ""),
                             round(time.perf_counter() - started, 2),
-                            () if reference else ("no float32 variant: drops and ratios are not available",))
+                            () if reference else ("no float32 variant: drops and ratios are not available",),
+                            {k: (None if v is None else float(v)) for k, v in in_tensorflow.items()})
     if write:
         write_report(report, export_dir / REPORT)
     return report

@@ -67,6 +67,9 @@ class QuantizeReport:
     saved_model: str = ""
     seconds: float = 0.0
     warnings: tuple[str, ...] = ()
+    # the float model scored by TensorFlow before export: a gap to the float32 .tflite is the export's
+    # (detection: TFLite's fast NMS against per-class NMS), not quantization's
+    tensorflow_metrics: dict[str, float | None] = field(default_factory=dict)
 
     kind = "quantize"
 
@@ -97,6 +100,8 @@ def quantize_text(r: QuantizeReport, markdown: bool) -> str:
            f"interpreter: {r.interpreter}   time: {r.seconds:.1f} s"]
     if r.saved_model:
         out.append(f"SavedModel: {r.saved_model}")
+    if r.tensorflow_metrics.get(r.metric) is not None:
+        out.append(f"the float model in TensorFlow, before export: {r.metric} {r.tensorflow_metrics[r.metric]:.4f}")
     header = ["variant", r.metric, "drop (pts)", "size", "gzipped", "size x", "gzip x", "sparsity",
               *[f"{t} thr ms med/p90" for t in threads], *[f"lat x ({t} thr)" for t in threads], "I/O"]
     rows = [[v.name, _f(v.metrics.get(r.metric), "{:.4f}"), _f(v.drop_points, "{:+.2f}"), human_bytes(v.size_bytes),

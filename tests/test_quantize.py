@@ -196,6 +196,8 @@ def test_report_numbers_follow_from_the_files_and_the_metrics(pipeline):
         assert v.latency_ratio["1"] == pytest.approx(v.latency[0].median_ms / ref.latency[0].median_ms, rel=1e-3)
     assert report.variant("int8").size_ratio < 0.6  # int8 weights: well under half of float32
     assert report.variant("float16").size_ratio < 0.8
+    # the same float model scored by TensorFlow: the float32 .tflite computes what it computes
+    assert report.tensorflow_metrics["accuracy"] == pytest.approx(ref.metrics["accuracy"], abs=0.026)
 
 
 def test_sparsity_is_measured_from_the_weights(pipeline):
