@@ -7,7 +7,7 @@ Settings ckptkit reads but cannot honour are appended to ``warnings``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from finetune.config import ConfigError, PipelineConfig, schema
 from finetune.engine import OptimizerConfig
@@ -120,10 +120,8 @@ def _check_supported(config: PipelineConfig, warnings: list[str]) -> None:
 
 def _anchors(config: PipelineConfig) -> AnchorConfig:
     g = config.model.anchor_generator
-    return AnchorConfig(g.num_layers, g.min_scale, g.max_scale, tuple(g.scales), tuple(g.aspect_ratios),
-                        g.interpolated_scale_aspect_ratio, g.reduce_boxes_in_lowest_layer, g.base_anchor_height,
-                        g.base_anchor_width, tuple(g.height_stride), tuple(g.width_stride), tuple(g.height_offset),
-                        tuple(g.width_offset))
+    values = {f.name: getattr(g, f.name) for f in fields(g)}  # the same fields: AnchorConfig extends the schema
+    return AnchorConfig(**{name: tuple(v) if isinstance(v, list) else v for name, v in values.items()})
 
 
 def _box_coder(coder) -> BoxCoder:

@@ -85,25 +85,49 @@ def size_time_scatter(points, *, width: int = 620, height: int = 360, title: str
     statuses = [s for s in STATUS_COLORS if any(p.status == s for p in shown)] or list(STATUS_COLORS)
     out = [_open(width, height, title, standalone),
            _legend(statuses, left, 18, {s: sum(p.status == s for p in shown) for s in statuses})]
-    out += _x_grid(x_ticks, fx, top, top + plot_h, _tick_text)
-    out += _y_grid(y_ticks, fy, left, left + plot_w)
-    out.append(f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#888"/>')
+    frame = PlotFrame(left, top, plot_w, plot_h, height)
+    out += frame.axes(x_ticks, fx, _tick_text, y_ticks, fy)
     order = {s: i for i, s in enumerate(("skipped", "converted", "failed"))}  # failures drawn on top
     for p in sorted(shown, key=lambda p: order.get(p.status, -1)):
         out.append(f'<circle cx="{fx(p.mb):.1f}" cy="{fy(p.seconds):.1f}" r="5" fill="{STATUS_COLORS.get(p.status, "#555")}" '
                    f'fill-opacity="0.85" stroke="#fff" stroke-width="1"><title>{esc(p.label)}: {p.mb:.3g} MB, '
                    f'{p.seconds:.2f} s, {esc(p.status)}</title></circle>')
     if not shown:
-        out.append(f'<text x="{left + plot_w / 2}" y="{top + plot_h / 2}" text-anchor="middle" fill="#777">'
-                   'no checkpoint with a known size</text>')
+        out.append(frame.empty("no checkpoint with a known size"))
     x_label = "size (MB, log scale)" if log_x else "size (MB)"
     missing = len(points) - len(shown)
     if missing:
         x_label += f" \u2014 {missing} without a size not shown"
-    out.append(f'<text x="{left + plot_w / 2:.1f}" y="{height - 8}" text-anchor="middle" fill="#333">{esc(x_label)}</text>')
-    out.append(f'<text transform="translate(16 {top + plot_h / 2:.1f}) rotate(-90)" text-anchor="middle" '
-               'fill="#333">conversion time (s)</text>')
+    out += frame.labels(x_label, "conversion time (s)")
     return "\n".join(out + ["</svg>"])
+
+
+@dataclass(frozen=True)
+class PlotFrame:
+    """The plot area of a chart ``height`` pixels high: its grid, border, axis labels and empty-state text."""
+
+    left: float
+    top: float
+    width: float
+    height: float
+    chart_height: float
+
+    def axes(self, x_ticks, fx, x_text, y_ticks, fy) -> list[str]:
+        return [*_x_grid(x_ticks, fx, self.top, self.top + self.height, x_text),
+                *_y_grid(y_ticks, fy, self.left, self.left + self.width),
+                f'<rect x="{self.left}" y="{self.top}" width="{self.width}" height="{self.height}" fill="none" '
+                'stroke="#888"/>']
+
+    def labels(self, x_label: str, y_label: str) -> list[str]:
+        middle_x, middle_y = self.left + self.width / 2, self.top + self.height / 2
+        return [f'<text x="{middle_x:.1f}" y="{self.chart_height - 8}" text-anchor="middle" fill="#333">'
+                f'{esc(x_label)}</text>',
+                f'<text transform="translate(16 {middle_y:.1f}) rotate(-90)" text-anchor="middle" '
+                f'fill="#333">{esc(y_label)}</text>']
+
+    def empty(self, message: str) -> str:
+        return (f'<text x="{self.left + self.width / 2}" y="{self.top + self.height / 2}" text-anchor="middle" '
+                f'fill="#777">{esc(message)}</text>')
 
 
 def _open(width: int, height: int, title: str, standalone: bool) -> str:

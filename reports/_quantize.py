@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from tabulate import tabulate
 
-from ._charts import _linear_ticks, _open, _x_grid, _y_grid, esc
+from ._charts import PlotFrame, _linear_ticks, _open, esc
 from ._format import human_bytes
 
 
@@ -143,19 +143,14 @@ def size_accuracy_chart(r: QuantizeReport, *, width: int = 620, height: int = 36
     fx = lambda v: left + v / x_ticks[-1] * plot_w  # noqa: E731
     fy = lambda v: top + plot_h - (v - y_lo) / (y_ticks[-1] - y_lo) * plot_h  # noqa: E731
     out = [_open(width, height, f"{'Gzipped size' if gzipped else 'Size'} vs {r.metric}", standalone)]
-    out += _x_grid(x_ticks, fx, top, top + plot_h, lambda t: f"{t:g}")
-    out += _y_grid(y_ticks, fy, left, left + plot_w)
-    out.append(f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#888"/>')
+    frame = PlotFrame(left, top, plot_w, plot_h, height)
+    out += frame.axes(x_ticks, fx, lambda t: f"{t:g}", y_ticks, fy)
     for name, kb, value in points:
         x, y = fx(kb), fy(value)
         out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{_COLORS.get(name, "#555")}" stroke="#333">'
                    f'<title>{esc(name)}: {kb:.1f} KB, {esc(r.metric)} {value:.4f}</title></circle>'
                    f'<text x="{x + 7:.1f}" y="{y - 6:.1f}" fill="#333">{esc(name)}</text>')
     if not points:
-        out.append(f'<text x="{left + plot_w / 2}" y="{top + plot_h / 2}" text-anchor="middle" fill="#777">'
-                   'no variant with a metric</text>')
-    label = "gzipped size (KB)" if gzipped else "size (KB)"
-    out.append(f'<text x="{left + plot_w / 2:.1f}" y="{height - 8}" text-anchor="middle" fill="#333">{label}</text>')
-    out.append(f'<text transform="translate(16 {top + plot_h / 2:.1f}) rotate(-90)" text-anchor="middle" '
-               f'fill="#333">{esc(r.metric)}</text>')
+        out.append(frame.empty("no variant with a metric"))
+    out += frame.labels("gzipped size (KB)" if gzipped else "size (KB)", r.metric)
     return "\n".join(out + ["</svg>"])

@@ -27,24 +27,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from finetune.config._ssd_schema import SsdAnchorGenerator
+
 
 @dataclass(frozen=True)
-class AnchorConfig:
-    """``ssd_anchor_generator`` of an OD API pipeline.config (defaults as in the proto)."""
-
-    num_layers: int = 6
-    min_scale: float = 0.2
-    max_scale: float = 0.95
-    scales: tuple[float, ...] = ()
-    aspect_ratios: tuple[float, ...] = (1.0, 2.0, 0.5, 3.0, 0.3333)
-    interpolated_scale_aspect_ratio: float = 1.0
-    reduce_boxes_in_lowest_layer: bool = True
-    base_anchor_height: float = 1.0
-    base_anchor_width: float = 1.0
-    height_stride: tuple[int, ...] = ()  # pixels per layer; empty: 1 / grid height
-    width_stride: tuple[int, ...] = ()
-    height_offset: tuple[int, ...] = ()  # pixels per layer; empty: half a stride
-    width_offset: tuple[int, ...] = ()
+class AnchorConfig(SsdAnchorGenerator):
+    """``ssd_anchor_generator`` of an OD API pipeline.config: the config schema's fields and defaults (strides
+    and offsets in pixels per layer; empty: one grid cell, half a cell), with the anchor arithmetic."""
 
     def box_specs(self) -> list[list[tuple[float, float]]]:
         """Per layer, the (scale, aspect ratio) of each box placed at every grid cell."""
