@@ -29,10 +29,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(REPO))
 
-from migrate._tf import tensorflow, tf_keras  # noqa: E402
+from migrate.tf import tensorflow, tf_keras  # noqa: E402
 
 from finetune.engine import Callback, OptimizerConfig, train  # noqa: E402
-from finetune.engine._testing import TinyClassifier, epoch_datasets, synthetic  # noqa: E402
+from finetune.engine.testing import TinyClassifier, epoch_datasets, synthetic  # noqa: E402
 
 CLASSES = 10
 

@@ -63,7 +63,7 @@ def data_bytes(path: Path) -> int:
 
 def bench_size(path: Path, repeat: int) -> dict:
     cli = [sys.executable, "-m", "migrate.cli", "inspect"]
-    listing = [sys.executable, "-c", "import sys; from migrate._tf import tensorflow; tensorflow().train.list_variables(sys.argv[1])", str(path)]
+    listing = [sys.executable, "-c", "import sys; from migrate.tf import tensorflow; tensorflow().train.list_variables(sys.argv[1])", str(path)]
     size = data_bytes(path)
     inspect_s = timed(cli + [str(path), "--format", "json"], repeat)
     list_s = timed(listing, max(1, repeat // 2))

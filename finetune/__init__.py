@@ -11,19 +11,22 @@ TFRecords, input pipelines), ``tasks`` (SSD, classification) and ``engine``
 """
 from __future__ import annotations
 
-from migrate._lazy import lazy_exports
+from migrate.lazy import lazy_exports
 
 _LAZY = {
     "finetune": "._run",
     "evaluate": "._run",
     "RunOptions": "._run",
     "FinetuneError": "._errors",
-    "FinetuneReport": "reports._finetune",
+    "FinetuneReport": "reports",
     "compare_transfer": "._transfer",
-    "TransferReport": "reports._transfer",
+    "TransferReport": "reports",
+    "load_trained": "._trained",
+    "TrainedRun": "._trained",
 }
 
-__all__ = ["FinetuneError", "FinetuneReport", "RunOptions", "TransferReport", "compare_transfer", "evaluate", "finetune"]
+__all__ = ["FinetuneError", "FinetuneReport", "RunOptions", "TrainedRun", "TransferReport", "compare_transfer", "evaluate",
+           "finetune", "load_trained"]
 
 
 __getattr__ = lazy_exports(__name__, _LAZY)

@@ -115,9 +115,7 @@ def _input_size(backbone: Backbone) -> int | None:
 
 def _convert(located: str, out: Path, backbone: Backbone, model_dir: Path) -> None:
     """``convert SRC OUT --target auto --use-ema``, with the config's depth multiplier and input size."""
-    from migrate._convert import convert  # noqa: PLC0415 - imports TensorFlow
-    from migrate._select import SelectOptions  # noqa: PLC0415
-    from migrate._targets import TargetSpec  # noqa: PLC0415
+    from migrate import SelectOptions, TargetSpec, convert  # noqa: PLC0415 - convert imports TensorFlow
 
     target = TargetSpec("auto", include_top=False, input_size=_input_size(backbone),
                         extra={"alpha": backbone.depth_multiplier})

@@ -144,7 +144,7 @@ def train_fn(inputs: Inputs, task: str, *, features=None):
         return lambda epoch: data.dataset_for_epoch(epoch).map(_relabel)
 
     def with_target(epoch: int):
-        from migrate._tf import tensorflow  # noqa: PLC0415
+        from migrate.tf import tensorflow  # noqa: PLC0415
 
         tf = tensorflow()
         target = inputs.target.dataset_for_epoch(epoch).map(lambda b: b["image"]).repeat()
@@ -174,7 +174,7 @@ class _EmbeddingCache:
         self.embeddings = self.labels = None
 
     def epoch(self, epoch: int):
-        from migrate._tf import tensorflow  # noqa: PLC0415
+        from migrate.tf import tensorflow  # noqa: PLC0415
 
         tf = tensorflow()
         if self.embeddings is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from migrate._tf import tf_keras
+from migrate.tf import tf_keras
 
 from ._settings import Backbone
 

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from finetune.config import PipelineConfig
-from reports import group_names, render
-from reports._finetune import (
-    BestValue, ConfigNote, FinetuneReport, MetricsAt, RestoreSummary, SplitRecords, defined,
+from reports import (
+    BestValue, ConfigNote, FinetuneReport, MetricsAt, RestoreSummary, SplitRecords, defined_metrics, group_names, render,
 )
 
 from . import _checkpoint, _inputs, _model, _settings
@@ -108,7 +107,7 @@ def _fine_tune_checkpoint(source, config: PipelineConfig, backbone, model_dir: P
 
 def _has_checkpoint(model_dir: Path) -> bool:
     """Whether ``model_dir`` holds a training checkpoint (the engine then resumes from it)."""
-    from migrate._tf import tensorflow  # noqa: PLC0415
+    from migrate.tf import tensorflow  # noqa: PLC0415
 
     return bool(tensorflow().train.latest_checkpoint(str(model_dir)))
 
@@ -174,11 +173,11 @@ def _report(config, run, model_dir, backbone, inputs, prepared, report, test_nam
         num_classes=_num_classes(config, run.task, inputs), start_step=report.start_step, steps=report.steps,
         seconds=round(seconds, 2), train_seconds=round(train_seconds, 2),
         steps_per_sec=report.steps_per_sec, restore=restore, resumed_from=report.resumed_from,
-        final_losses=defined(report.final_losses),
-        metrics_history=tuple(MetricsAt(e.step, defined(e.metrics)) for e in report.metrics_history),
-        best_metric=BestValue(best.name, defined({"v": best.value})["v"], best.step) if best else None,
+        final_losses=defined_metrics(report.final_losses),
+        metrics_history=tuple(MetricsAt(e.step, defined_metrics(e.metrics)) for e in report.metrics_history),
+        best_metric=BestValue(best.name, defined_metrics({"v": best.value})["v"], best.step) if best else None,
         stopped_early=report.stopped_early, stop_reason=getattr(report, "stop_reason", None),
-        test_split=test_name, test_metrics=defined(test_metrics),
+        test_split=test_name, test_metrics=defined_metrics(test_metrics),
         records=_records(inputs), findings=_notes(config), warnings=tuple(warnings) + tuple(report.warnings),
         checkpoint=report.checkpoint)
 
@@ -255,7 +254,7 @@ def evaluate(config_path=None, *, model_dir, task: str = "detection", mode: str 
     history = ()
     if inputs.eval is not None:
         metrics = task_obj.evaluate(_inputs.eval_dataset(inputs.eval, task, inputs.eval_batches))
-        history = (MetricsAt(step, defined(metrics)),)
+        history = (MetricsAt(step, defined_metrics(metrics)),)
     test_name, test_metrics = ("", {})
     if inputs.test is not None:
         test_name, test_metrics = inputs.test_name, task_obj.evaluate(_inputs.eval_dataset(inputs.test, task))
@@ -263,7 +262,7 @@ def evaluate(config_path=None, *, model_dir, task: str = "detection", mode: str 
         config=config.source, model_dir=str(model_dir), task=task, mode="eval", backbone=backbone.describe(),
         num_classes=_num_classes(config, task, inputs), start_step=step, steps=step,
         seconds=round(time.perf_counter() - started, 2), metrics_history=history, test_split=test_name,
-        test_metrics=defined(test_metrics), records=_records(inputs), findings=_notes(config),
+        test_metrics=defined_metrics(test_metrics), records=_records(inputs), findings=_notes(config),
         warnings=tuple(warnings), checkpoint=path)
     write_report(result, Path(model_dir) / EVAL_REPORT)
     return result
@@ -272,7 +271,7 @@ def evaluate(config_path=None, *, model_dir, task: str = "detection", mode: str 
 def _restore_trained(task, model_dir: Path, checkpoint, optimizer_config) -> tuple[str, int]:
     """Load a training checkpoint (model, optimizer, step) into ``task``; EMA weights when it kept them."""
     from finetune.engine import build_optimizer  # noqa: PLC0415
-    from migrate._tf import tensorflow  # noqa: PLC0415
+    from migrate.tf import tensorflow  # noqa: PLC0415
 
     tf = tensorflow()
     path = str(checkpoint) if checkpoint else tf.train.latest_checkpoint(str(model_dir))

@@ -13,7 +13,7 @@ import os
 import shutil
 from pathlib import Path
 
-from reports._transfer import TransferReport, TransferRun
+from reports import TransferReport, TransferRun
 
 from ._configure import configure
 from ._errors import FinetuneError

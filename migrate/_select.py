@@ -13,6 +13,9 @@ _PART = re.compile(r"^(?P<base>.+)/part_(?P<index>\d+)$")
 
 @dataclass(frozen=True)
 class SelectOptions:
+    """Which source tensors a conversion keeps: optimizer slots, EMA averages in place of the weights, the
+    global step; whether partitioned variables (``name/part_N``) are joined into one tensor."""
+
     keep_optimizer: bool = False
     use_ema: bool = False
     keep_global_step: bool = False

@@ -15,7 +15,7 @@ never imports TensorFlow or tensorflow-model-optimization.
 """
 from __future__ import annotations
 
-from migrate._lazy import lazy_exports
+from migrate.lazy import lazy_exports
 
 _LAZY = {
     "load": "._load",
@@ -30,7 +30,7 @@ _LAZY = {
     "Runner": "._interpreter",
     "QuantizeTask": "._task",
     "QuantizeError": "._errors",
-    "QuantizeReport": "reports._quantize",
+    "QuantizeReport": "reports",
 }
 
 __all__ = sorted(_LAZY)

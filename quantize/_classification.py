@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from migrate._tf import tensorflow, tf_keras
+from migrate.tf import tensorflow, tf_keras
 
 from ._errors import QuantizeError
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from migrate._tf import tensorflow
+from migrate.tf import tensorflow
 
 from ._errors import QuantizeError
 

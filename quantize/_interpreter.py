@@ -34,7 +34,7 @@ def interpreter_class(backend: str | None = None):
         except ImportError:
             if backend == "litert":
                 raise QuantizeError("the LiteRT interpreter is not installed: pip install ai-edge-litert") from None
-    from migrate._tf import tensorflow  # noqa: PLC0415
+    from migrate.tf import tensorflow  # noqa: PLC0415
 
     return tensorflow().lite.Interpreter, "tf.lite"
 

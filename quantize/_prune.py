@@ -102,7 +102,7 @@ def _m_by_n_reason(layer, m_by_n) -> str | None:
 def wrap(model, config: PruneConfig, steps: int):
     """``(pruning-wrapped copy of model, {layer: target}, skipped)``; the float model is left untouched."""
     import tensorflow_model_optimization as tfmot  # noqa: PLC0415
-    from migrate._tf import tf_keras  # noqa: PLC0415
+    from migrate.tf import tf_keras  # noqa: PLC0415
 
     targets, skipped = {}, []
 

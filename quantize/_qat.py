@@ -76,7 +76,7 @@ def annotate(model, *, task=None, strict: bool = False, preserve_sparsity: bool 
     from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (  # noqa: PLC0415
         default_8bit_quantize_registry,
     )
-    from migrate._tf import tf_keras  # noqa: PLC0415
+    from migrate.tf import tf_keras  # noqa: PLC0415
 
     registry = default_8bit_quantize_registry.Default8BitQuantizeRegistry()
     q = tfmot.quantization.keras

@@ -60,25 +60,17 @@ class Source:
 def load_run(model_dir, *, task: str = "classification", config_path=None, test_input_path=None,
              skip_bad_records: bool = False, seed: int = 0, mode: str = "finetune", **settings) -> Source:
     """A ``ckpt-finetune`` run: its model at the latest checkpoint, and its splits."""
-    from finetune import _inputs, _run, _settings  # noqa: PLC0415
-    from finetune._configure import configure  # noqa: PLC0415
+    from finetune import load_trained  # noqa: PLC0415
 
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise QuantizeError(f"{model_dir}: no such fine-tuned model directory; train one with ckpt-finetune train")
     settings.setdefault("num_steps", 1)  # the fine-tune's length is not ours; configure() wants one
-    config = configure(config_path, task=task, **settings)
-    warnings: list[str] = []
-    backbone = _settings.backbone_of(config)
-    ssd = _settings.ssd_config(config, warnings) if task == "detection" else None
-    optimizer = _settings.optimizer_config(config, [])
-    inputs = _inputs.build_inputs(config, task, backbone, skip_bad_records=skip_bad_records, seed=seed,
-                                  test_paths=test_input_path, warnings=warnings)
-    run = _run.RunOptions(task, "finetune" if mode == "domain_adversarial" else mode, skip_bad_records, seed)
-    finetune_task, _ = _run._build_task(run, backbone, ssd, inputs, config)
-    checkpoint, step = _run._restore_trained(finetune_task, model_dir, None, optimizer)
-    return Source("finetune", model_dir, task, finetune_task.model, tuple(backbone.image_size), inputs.label_map,
-                  inputs.train, inputs.eval, inputs.test, finetune_task, checkpoint, step, warnings)
+    run = load_trained(model_dir, task=task, config_path=config_path, test_input_path=test_input_path,
+                       skip_bad_records=skip_bad_records, seed=seed, mode=mode, **settings)
+    inputs = run.inputs
+    return Source("finetune", model_dir, task, run.task.model, tuple(run.backbone.image_size), inputs.label_map,
+                  inputs.train, inputs.eval, inputs.test, run.task, run.checkpoint, run.step, run.warnings)
 
 
 def load_keras(path, *, train_input_path=None, eval_input_path=None, test_input_path=None, label_map_path=None,
@@ -110,7 +102,7 @@ def load_keras(path, *, train_input_path=None, eval_input_path=None, test_input_
 
 def load_keras_model(path: Path):
     """A tf_keras model from ``.h5`` / ``.keras`` / a SavedModel directory written by tf_keras."""
-    from migrate._tf import tensorflow, tf_keras  # noqa: PLC0415
+    from migrate.tf import tensorflow, tf_keras  # noqa: PLC0415
 
     tensorflow()
     keras = tf_keras()

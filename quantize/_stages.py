@@ -11,7 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 from types import SimpleNamespace
 
-from migrate._staging import Staging, output_errors
+from migrate.staging import Staging, output_errors
 
 from ._errors import QuantizeError
 from ._sparsity import LayerSparsity

@@ -8,7 +8,7 @@ from ._errors import QuantizeError
 
 def fresh_copy(model):
     """A clone of ``model`` with its weights, sharing no layer with it (wrapping must not touch the float model)."""
-    from migrate._tf import tf_keras  # noqa: PLC0415
+    from migrate.tf import tf_keras  # noqa: PLC0415
 
     copy = tf_keras().models.clone_model(model)
     copy.set_weights(model.get_weights())

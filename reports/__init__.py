@@ -25,3 +25,15 @@ from ._html import render_html  # noqa: E402
 from ._load import from_data, load_report, register_kind  # noqa: E402
 
 __all__ += ["ReportDiff", "diff_reports", "from_data", "load_report", "register_kind", "render_html"]
+from ._finetune import BestValue, ConfigNote, FinetuneReport, MetricsAt, RestoreSummary, SplitRecords  # noqa: E402
+from ._finetune import defined as defined_metrics  # noqa: E402
+from ._transfer import TransferReport, TransferRun  # noqa: E402
+
+__all__ += ["BestValue", "ConfigNote", "FinetuneReport", "MetricsAt", "RestoreSummary", "SplitRecords",
+            "TransferReport", "TransferRun", "defined_metrics"]
+from ._quantize import LatencyStat, LayerSparsityRow, QuantizeReport, VariantResult  # noqa: E402
+
+__all__ += ["LatencyStat", "LayerSparsityRow", "QuantizeReport", "VariantResult"]
+from ._format import human_bytes, human_count  # noqa: E402
+
+__all__ += ["human_bytes", "human_count"]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
 
 from migrate import CheckpointNotFoundError, open_checkpoint
@@ -72,3 +73,27 @@ def test_saved_model_without_variables(tmp_path):
     (tmp_path / "saved_model.pb").write_bytes(b"\x08\x01")
     with pytest.raises(CheckpointNotFoundError, match="SavedModel without variables/variables.index"):
         open_checkpoint(tmp_path)
+
+
+class _PathLike:
+    """An ``os.PathLike`` that is not a ``Path``, as other libraries hand out."""
+
+    def __init__(self, path):
+        self._path = str(path)
+
+    def __fspath__(self):
+        return self._path
+
+
+@pytest.mark.parametrize("wrap", [str, _PathLike], ids=["str", "pathlike"])
+def test_str_and_pathlike(wrap, tmp_path):
+    from migrate import inspect, locate
+    from migrate.formats import BundleWriter
+
+    writer = BundleWriter(tmp_path / "model.ckpt")
+    writer.add_array("w", np.arange(6, dtype=np.float32).reshape(2, 3))
+    writer.close()
+    for given in (tmp_path, tmp_path / "model.ckpt", tmp_path / "model.ckpt.index"):
+        assert locate(wrap(given)).path == tmp_path / "model.ckpt"
+        assert _keys(wrap(given)) == ("tf1-v2", ["w"])
+        assert inspect(wrap(given)).totals.tensors == 1

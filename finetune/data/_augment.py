@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Callable, Iterable, Union
 
 from finetune.config import schema
-from migrate._tf import tensorflow
+from migrate.tf import tensorflow
 
 Op = Callable  # (image, boxes, classes, seed) -> (image, boxes, classes)
 

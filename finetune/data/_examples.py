@@ -30,7 +30,7 @@ from typing import Iterable, Optional, Sequence, Union
 
 import numpy as np
 
-from migrate._tf import tensorflow
+from migrate.tf import tensorflow
 
 from . import _augment
 from ._label_map import LabelMap, load_label_map

@@ -24,9 +24,9 @@ from typing import Iterable, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 
-from migrate._formats._crc import crc32c, mask
-from migrate._formats._proto import FIXED32, LENGTH, ProtoError, iter_fields, packed_varints, signed64
-from migrate._formats._write import field_bytes, varint
+from migrate.formats import (
+    FIXED32, LENGTH, ProtoError, crc32c, field_bytes, iter_fields, mask, packed_varints, signed64, varint,
+)
 from migrate.errors import CkptkitError
 
 KINDS = ("bytes", "float", "int64")

@@ -19,7 +19,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from migrate._formats._proto import ProtoError
+from migrate.formats import ProtoError
 
 from ._label_map import LabelMap, LabelMapError
 from ._tfrecord import DataError, decode_example, iter_records
@@ -272,15 +272,15 @@ class _Scan:
 
 def _quiet_decoder():
     """libjpeg prints warnings for damaged images straight to fd 2; the counter reports them instead."""
-    from migrate._tf import _quiet_native_stderr  # noqa: PLC0415
+    from migrate.tf import quiet_native_stderr  # noqa: PLC0415
 
-    return _quiet_native_stderr()
+    return quiet_native_stderr()
 
 
 def _image_decoder():
     """A function that decodes an image with TensorFlow or raises BadRecord: what a header
     check cannot see (damaged pixel data)."""
-    from migrate._tf import tensorflow  # noqa: PLC0415 - only when images are verified
+    from migrate.tf import tensorflow  # noqa: PLC0415 - only when images are verified
 
     tf = tensorflow()
 

@@ -21,7 +21,7 @@ Importing this package does not import TensorFlow; the names that need it
 """
 from __future__ import annotations
 
-from migrate._lazy import lazy_exports
+from migrate.lazy import lazy_exports
 
 from ._callbacks import Callback, StopTraining
 from ._errors import EngineConfigError, EngineError, RestoreError, TrainingDivergedError

@@ -63,7 +63,7 @@ class Hooks:
     """The callbacks' bound methods per hook, so a step calls only the hooks someone defined."""
 
     def __init__(self, callbacks):
-        from migrate._tf import tf_keras  # noqa: PLC0415
+        from migrate.tf import tf_keras  # noqa: PLC0415
 
         keras_base = tf_keras().callbacks.Callback
         wrapped = [KerasCallback(c) if isinstance(c, keras_base) else c for c in callbacks]

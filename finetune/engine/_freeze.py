@@ -109,7 +109,7 @@ def inference_mode_layers(model, frozen) -> list:
     keeps their moving statistics fixed too, so a frozen backbone stays
     bit-identical, not just its gamma and beta.
     """
-    from migrate._tf import tf_keras  # noqa: PLC0415
+    from migrate.tf import tf_keras  # noqa: PLC0415
 
     frozen_ids = {id(v) for v in frozen}
     found = []

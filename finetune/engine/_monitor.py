@@ -86,7 +86,7 @@ class Summaries:
     def __init__(self, directory, enabled: bool):
         self.writers = {}
         if directory and enabled:
-            from migrate._tf import tensorflow  # noqa: PLC0415
+            from migrate.tf import tensorflow  # noqa: PLC0415
 
             tf = tensorflow()
             self.writers = {kind: tf.summary.create_file_writer(f"{directory}/{kind}") for kind in ("train", "eval")}
@@ -95,7 +95,7 @@ class Summaries:
         writer = self.writers.get(kind)
         if writer is None:
             return
-        from migrate._tf import tensorflow  # noqa: PLC0415
+        from migrate.tf import tensorflow  # noqa: PLC0415
 
         tf = tensorflow()
         metadata = _metadata("scalars", 1)
@@ -108,7 +108,7 @@ class Summaries:
         writer = self.writers.get("eval")
         if writer is None:
             return
-        from migrate._tf import tensorflow  # noqa: PLC0415
+        from migrate.tf import tensorflow  # noqa: PLC0415
 
         tf = tensorflow()
         images = tf.convert_to_tensor(images)[:max_outputs]

@@ -40,7 +40,7 @@ def build_optimizer(config: OptimizerConfig, *, weight_decay: float = 0.0, mixed
 
     Call inside ``strategy.scope()``.  float16 wraps it in a LossScaleOptimizer.
     """
-    from migrate._tf import tf_keras  # noqa: PLC0415
+    from migrate.tf import tf_keras  # noqa: PLC0415
 
     keras = tf_keras()
     if weight_decay < 0:

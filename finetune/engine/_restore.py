@@ -21,8 +21,7 @@ from collections import deque
 from pathlib import Path
 
 from migrate import open_checkpoint
-from migrate._formats._bundle import OBJECT_GRAPH_KEY
-from migrate._formats._objgraph import VALUE_ATTRIBUTE, checkpoint_key, decode, object_path
+from migrate.formats import OBJECT_GRAPH_KEY, VALUE_ATTRIBUTE, checkpoint_key, decode_object_graph, object_path
 from migrate.errors import CkptkitError
 from reports import group_names
 
@@ -62,7 +61,7 @@ def _saved_variables(checkpoint) -> tuple[Path, dict[str, tuple[str, tuple, str]
                                    f"{checkpoint} OUT --target auto")
             keys = set(reader.keys())
             saved = {key: (full_name, tuple(reader.spec(key).shape), reader.spec(key).dtype)
-                     for node in decode(reader.read(OBJECT_GRAPH_KEY).item())
+                     for node in decode_object_graph(reader.read(OBJECT_GRAPH_KEY).item())
                      for attribute, full_name, key in node.attributes
                      if attribute == VALUE_ATTRIBUTE and key in keys}
             return Path(reader.path), saved
@@ -74,7 +73,7 @@ def _saved_variables(checkpoint) -> tuple[Path, dict[str, tuple[str, tuple, str]
 
 def _object_keys(model) -> dict[int, str]:
     """id(variable) -> its checkpoint key under tf.train.Checkpoint(model=model), as TensorFlow assigns it."""
-    from migrate._tf import tensorflow  # noqa: PLC0415
+    from migrate.tf import tensorflow  # noqa: PLC0415
 
     tf = tensorflow()
     root = tf.train.Checkpoint(**{ROOT: model})
@@ -108,7 +107,7 @@ def _in_scope(task, variables, kind: str) -> set[int]:
 
 def _layer_companions(model) -> dict[int, set[int]]:
     """id(weight) -> ids of every weight of the innermost layer that owns it."""
-    from migrate._tf import tf_keras  # noqa: PLC0415
+    from migrate.tf import tf_keras  # noqa: PLC0415
 
     keras = tf_keras()
     owner: dict[int, set[int]] = {}
@@ -154,7 +153,7 @@ def _plan(variables, wanted: set[int], saved: dict, object_keys: dict[int, str])
 
 def _read(prefix: Path, plan: dict) -> None:
     """Restore ``plan`` with tf.train.Checkpoint over a tree of tf.Modules mirroring the keys' object paths."""
-    from migrate._tf import tensorflow  # noqa: PLC0415
+    from migrate.tf import tensorflow  # noqa: PLC0415
 
     tf = tensorflow()
     tree: dict = {}

@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from migrate._tf import tensorflow
+from migrate.tf import tensorflow
 
 from ._errors import EngineError
 from ._report import EvalRecord

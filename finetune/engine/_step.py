@@ -7,7 +7,7 @@ step counter, so a resumed run continues the schedule where it stopped.
 """
 from __future__ import annotations
 
-from migrate._tf import tensorflow
+from migrate.tf import tensorflow
 
 from ._errors import EngineConfigError, EngineError
 from ._task import as_dict, images_of

@@ -9,7 +9,7 @@ import contextlib
 import json
 import os
 
-from migrate._tf import tensorflow, tf_keras
+from migrate.tf import tensorflow, tf_keras
 
 from ._errors import EngineConfigError
 

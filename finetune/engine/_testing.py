@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from migrate._tf import tensorflow, tf_keras
+from migrate.tf import tensorflow, tf_keras
 
 
 class TinyClassifier:

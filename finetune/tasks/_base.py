@@ -76,7 +76,7 @@ def split_variables(model, backbone_layers) -> tuple[list, list]:
 
 @functools.lru_cache(maxsize=None)
 def _moving_statistics_batchnorm():
-    from migrate._tf import tf_keras  # noqa: PLC0415 - importing finetune.tasks stays TF-free
+    from migrate.tf import tf_keras  # noqa: PLC0415 - importing finetune.tasks stays TF-free
 
     class MovingStatisticsBatchNormalization(tf_keras().layers.BatchNormalization):
         """BatchNorm that normalises with its moving statistics in training too; gamma and beta still train."""
@@ -95,7 +95,7 @@ def freeze_batchnorm(model) -> int:
     only sets ``is_training=False`` for batch norm.  Variables and checkpoint
     keys are unchanged.  Returns how many layers were switched.
     """
-    from migrate._tf import tf_keras  # noqa: PLC0415
+    from migrate.tf import tf_keras  # noqa: PLC0415
 
     frozen = _moving_statistics_batchnorm()
     count = 0

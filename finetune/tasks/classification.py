@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from migrate._tf import tensorflow, tf_keras
+from migrate.tf import tensorflow, tf_keras
 
 from ._base import freeze_batchnorm, split_variables
 

@@ -9,6 +9,7 @@ candidates, never a guess.
 from __future__ import annotations
 
 import codecs
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,9 +32,9 @@ class Located:
     saved_model: bool = False
 
 
-def open_checkpoint(path) -> CheckpointReader:
-    """Open any checkpoint path with the right native reader."""
-    found = locate(Path(path))
+def open_checkpoint(path: str | os.PathLike) -> CheckpointReader:
+    """Open any checkpoint path (``str`` or path-like) with the right native reader."""
+    found = locate(path)
     if found.kind == "h5":
         return H5Reader(found.path)
     if found.kind == "v1":
@@ -44,7 +45,9 @@ def open_checkpoint(path) -> CheckpointReader:
     return reader
 
 
-def locate(path: Path) -> Located:
+def locate(path: str | os.PathLike) -> Located:
+    """Which checkpoint ``path`` names: its kind and the prefix or file to open (``str`` or path-like)."""
+    path = Path(path)
     if path.is_dir():
         return _locate_dir(path)
     if path.is_file():

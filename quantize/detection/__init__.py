@@ -10,7 +10,7 @@ imports TensorFlow.
 """
 from __future__ import annotations
 
-from migrate._lazy import lazy_exports
+from migrate.lazy import lazy_exports
 
 _LAZY = {
     "METHODS": "._export",

@@ -30,7 +30,7 @@ _OP_TENSORS = ("TFLite_Detection_PostProcess", "TFLite_Detection_PostProcess:1",
 # ----------------------------------------------------------------- SavedModel
 def load_detection_saved_model(path, signature: str = SIGNATURE):
     """The ``signature`` function of the SavedModel at ``path``; a clear QuantizeError when there is none."""
-    from migrate._tf import tensorflow  # noqa: PLC0415
+    from migrate.tf import tensorflow  # noqa: PLC0415
 
     tf = tensorflow()
     path = Path(path)
@@ -57,7 +57,7 @@ def load_detection_saved_model(path, signature: str = SIGNATURE):
 
 def saved_model_detections(function, images) -> dict:
     """Detections of a loaded ``serving_default`` for float32 images in [-1, 1] (what the data layer gives)."""
-    from migrate._tf import tensorflow  # noqa: PLC0415
+    from migrate.tf import tensorflow  # noqa: PLC0415
 
     tf = tensorflow()
     name, spec = next(iter(function.structured_input_signature[1].items()))

@@ -20,7 +20,7 @@ from typing import Iterable
 
 import numpy as np
 
-from migrate._staging import Staging, output_errors
+from migrate.staging import Staging, output_errors
 
 from .._errors import QuantizeError
 from . import _graph
@@ -45,7 +45,7 @@ def export_detection_saved_model(task, out_dir, *, model=None, input_type: str =
     ``detection_boxes``, ``detection_classes`` (1-based), ``detection_scores``,
     ``num_detections`` (see :mod:`quantize.detection._graph`).
     """
-    from migrate._tf import tensorflow  # noqa: PLC0415
+    from migrate.tf import tensorflow  # noqa: PLC0415
 
     tf = tensorflow()
     if input_type not in _graph.INPUT_TYPES:
@@ -73,7 +73,7 @@ def detection_tflite_converter(task, *, model=None, use_regular_nms: bool = Fals
     (tensorflow/tensorflow#56058, still so in LiteRT 2.3 / TF 2.21: the last
     class is dropped), so it is not the default.
     """
-    from migrate._tf import tensorflow  # noqa: PLC0415
+    from migrate.tf import tensorflow  # noqa: PLC0415
 
     tf = tensorflow()
     model = model if model is not None else task.model
@@ -93,7 +93,7 @@ def apply_recipe(converter, method: str, representative_images: Iterable | None 
     the op keeps in float), calibrated on ``representative_images``
     (float32 ``[1, H, W, 3]`` in [-1, 1]); input and outputs stay float32.
     """
-    from migrate._tf import tensorflow  # noqa: PLC0415
+    from migrate.tf import tensorflow  # noqa: PLC0415
 
     tf = tensorflow()
     if method not in METHODS:

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from migrate._tf import tensorflow
+from migrate.tf import tensorflow
 
 POSTPROCESS_OP = "TFLite_Detection_PostProcess"
 OUTPUTS = ("detection_boxes", "detection_classes", "detection_scores", "num_detections")

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from migrate._tf import tf_keras
+from migrate.tf import tf_keras
 
 from .._errors import QuantizeError
 from . import _evaluate, _export, _graph

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from migrate._tf import tensorflow
+from migrate.tf import tensorflow
 
 EPSILON = 1e-8
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from migrate._tf import tensorflow
+from migrate.tf import tensorflow
 
 CLASSIFICATION_LOSSES = ("sigmoid", "softmax", "focal")
 MINING_LOSS_TYPES = ("classification", "localization", "both")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from migrate._tf import tensorflow
+from migrate.tf import tensorflow
 
 from ._box_coder import BoxCoder
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from migrate._tf import tf_keras
+from migrate.tf import tf_keras
 
 from .._base import freeze_batchnorm
 from ._anchors import AnchorConfig

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from migrate._tf import tensorflow
+from migrate.tf import tensorflow
 
 from .._base import split_variables
 from ._coco_eval import CocoEvaluator
