@@ -11,8 +11,8 @@ import html
 import math
 from dataclasses import dataclass
 
-STATUS_COLORS = {"converted": "#009E73", "failed": "#D55E00", "skipped": "#9A9A9A"}  # Okabe-Ito: colour-blind safe
-_TEXT_ON = {"converted": "#fff", "failed": "#fff", "skipped": "#111"}
+STATUS_COLORS = {"converted": "#009E73", "failed": "#D55E00"}  # Okabe-Ito: colour-blind safe
+_TEXT_ON = {"converted": "#fff", "failed": "#fff"}
 _FONT = 'font-family="system-ui, -apple-system, Segoe UI, sans-serif" font-size="12"'
 _CHAR = 7.0  # average glyph width at 12 px, for layout
 _LABEL_CHARS = 28
@@ -87,7 +87,7 @@ def size_time_scatter(points, *, width: int = 620, height: int = 360, title: str
            _legend(statuses, left, 18, {s: sum(p.status == s for p in shown) for s in statuses})]
     frame = PlotFrame(left, top, plot_w, plot_h, height)
     out += frame.axes(x_ticks, fx, _tick_text, y_ticks, fy)
-    order = {s: i for i, s in enumerate(("skipped", "converted", "failed"))}  # failures drawn on top
+    order = {s: i for i, s in enumerate(("converted", "failed"))}  # failures drawn on top
     for p in sorted(shown, key=lambda p: order.get(p.status, -1)):
         out.append(f'<circle cx="{fx(p.mb):.1f}" cy="{fy(p.seconds):.1f}" r="5" fill="{STATUS_COLORS.get(p.status, "#555")}" '
                    f'fill-opacity="0.85" stroke="#fff" stroke-width="1"><title>{esc(p.label)}: {p.mb:.3g} MB, '

@@ -3,8 +3,11 @@
 Zoo reports are compared row by row (keyed by checkpoint): new failures
 first, then fixes, other status changes, changed failure reasons, changed
 mapping counts, parity errors and times that moved beyond a tolerance, and
-checkpoints added or removed.  Any other kind gets a field diff of its JSON,
-with list items keyed by their name so one added tensor does not shift the rest.
+checkpoints added or removed.  Statuses are real ones (an entry a rerun
+reused keeps the status and time an earlier run gave it), so a rerun shows
+no change for it; how many entries each run reused is in the totals.  Any
+other kind gets a field diff of its JSON, with list items keyed by their
+name so one added tensor does not shift the rest.
 """
 from __future__ import annotations
 
@@ -59,7 +62,7 @@ def diff_reports(old, new, before: str = "before", after: str = "after", *,
                          f"{getattr(new, 'kind', type(new).__name__)!r} report; pass two reports of the same kind")
     if isinstance(old, ZooReport):
         changes = _zoo_changes(old, new, parity_tolerance, time_tolerance)
-        totals = (old.totals, new.totals)
+        totals = ({**old.totals, "reused": old.reused}, {**new.totals, "reused": new.reused})
     else:
         changes = _field_changes(_data(old), _data(new), parity_tolerance, time_tolerance)
         totals = ({}, {})

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from ._charts import Point, esc, size_time_scatter, status_bars
 from ._format import human_bytes, human_count
-from ._render import render
-from ._zoo import STATUSES, ZooReport, ZooRow
+from ._render import render, this_run_text
+from ._zoo import REUSED, STATUSES, ZooReport, ZooRow
 
 _CSS = """
-:root { color-scheme: light; --fail: #D55E00; --ok: #009E73; --skip: #9A9A9A; --line: #dcdcdc; }
+:root { color-scheme: light; --fail: #D55E00; --ok: #009E73; --line: #dcdcdc; }
 * { box-sizing: border-box; }
 body { margin: 0 auto; padding: 24px 24px 48px; max-width: 1500px; color: #1d1d1f; background: #fff;
        font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; }
@@ -54,7 +54,6 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-sp
 td.examples { max-width: 520px; overflow-wrap: anywhere; }
 .badge { display: inline-block; padding: 0 7px; border-radius: 9px; font-size: 12px; font-weight: 600; color: #fff; }
 .badge.converted { background: var(--ok); } .badge.failed { background: var(--fail); }
-.badge.skipped { background: var(--skip); color: #111; }
 .bad { color: var(--fail); font-weight: 600; }
 .dim { color: #888; }
 .tools { margin: 0 0 8px; display: flex; gap: 12px; align-items: center; }
@@ -123,7 +122,7 @@ COLUMNS = (("source", "source", False), ("format", "format", False), ("architect
            ("parameters", "params", True), ("size", "size", True), ("target", "target", False),
            ("mapped", "mapped", True), ("unmapped", "un\u00admapped", True), ("mismatched", "mis\u00admatched", True),
            ("parity", "parity error", True), ("time", "time", True), ("status", "status", False),
-           ("reason", "reason", False))
+           ("this_run", "this run", False), ("reason", "reason", False))
 
 
 def render_html(report) -> str:
@@ -175,6 +174,7 @@ def _zoo_body(r: ZooReport) -> str:
 def _totals(r: ZooReport) -> str:
     t = r.totals
     cards = [("checkpoints", t["checkpoints"], "")] + [(s, t[s], s) for s in STATUSES] + [
+        ("reused from earlier runs", r.reused, ""),
         ("parameters", human_count(t["parameters"]), ""), ("size", human_bytes(t["bytes"]), ""),
         ("wall time", f"{r.seconds:.1f} s", ""), ("jobs", r.jobs, "")]
     return '<section class="totals">' + "".join(
@@ -235,7 +235,9 @@ def _row(row: ZooRow) -> str:
         _num(parity or ("" if row.status == "failed" else '<span class="dim">not&nbsp;run</span>'), row.parity_max_rel,
              cls="parity"),
         _num(f"{row.seconds:.2f} s", row.seconds),
-        _td(f'<span class="badge {esc(row.status)}">{esc(row.status)}</span>'),
+        _td(f'<span class="badge {esc(row.status)}">{esc(row.status)}</span>',
+            title=row.finished and f"finished {row.finished}"),
+        _td(esc(this_run_text(row)), cls="dim" if row.this_run == REUSED else ""),
         _td(reason, cls="reason"),
     ]
     failed = ' class="failed"' if row.status == "failed" else ""

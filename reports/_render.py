@@ -14,7 +14,7 @@ from ._transfer import transfer_text
 from ._quantize import quantize_text
 from ._render_convert import convert_text, mapping_text
 from ._tree import scope_tree, walk
-from ._zoo import STATUSES, ZooReport, ZooRow
+from ._zoo import REUSED, STATUSES, ZooReport, ZooRow
 
 FORMATS = ("table", "markdown", "json")
 
@@ -110,7 +110,7 @@ def _tensor_table(r: InspectReport, style: str) -> str:
 # -- zoo: the compatibility report of a batch conversion ---------------------------------------------------
 
 ZOO_COLUMNS = ("source", "format", "architecture", "parameters", "size", "target", "mapped", "unmapped",
-               "mismatched", "parity error", "time", "status", "reason")
+               "mismatched", "parity error", "time", "status", "this run", "reason")
 
 
 def zoo_text(r: ZooReport, markdown: bool) -> str:
@@ -118,6 +118,7 @@ def zoo_text(r: ZooReport, markdown: bool) -> str:
     t = r.totals
     out = [f"{'# ' if markdown else ''}Zoo {r.source} -> {r.output}",
            f"checkpoints: {t['checkpoints']}   " + "   ".join(f"{s}: {t[s]}" for s in STATUSES)
+           + f"   reused from earlier runs: {r.reused}"
            + f"   parameters: {human_count(t['parameters'])}   size: {human_bytes(t['bytes'])}"
            + f"   time: {r.seconds:.1f} s ({r.jobs} job{'s' if r.jobs != 1 else ''})"]
     if r.by_architecture:
@@ -139,8 +140,22 @@ def zoo_cells(row: ZooRow) -> list[str]:
         parity += " FAIL"
     return [row.source, row.format or "", row.architecture or "", _opt(row.parameters, human_count),
             _opt(row.bytes, human_bytes), row.target or "", _opt(row.mapped, str), _opt(row.unmapped, str),
-            _opt(row.mismatched, str), parity, f"{row.seconds:.2f} s", row.status,
+            _opt(row.mismatched, str), parity, f"{row.seconds:.2f} s", row.status, this_run_text(row),
             f"{row.reason_kind}: {row.reason}" if row.reason and row.reason_kind else row.reason or ""]
+
+
+def this_run_text(row: ZooRow) -> str:
+    """What this run did to the entry; a reused one says when an earlier run finished it."""
+    if row.this_run != REUSED:
+        return row.this_run or ""
+    return f"{REUSED} (finished {_when(row.finished)})"
+
+
+def _when(finished: str | None) -> str:
+    """``2025-01-02T10:00:00+00:00`` -> ``2025-01-02 10:00 UTC``; unknown in reports older than the field."""
+    if not finished:
+        return "at an unknown time"
+    return finished[:16].replace("T", " ") + " UTC" if finished.endswith("+00:00") else finished
 
 
 def _opt(value, fmt) -> str:

@@ -2,16 +2,17 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-STATUSES = ("converted", "failed", "skipped")
+STATUSES = ("converted", "failed")
+REUSED = "reused"  # ZooRow.this_run of an entry finished by an earlier run and not redone
 
 
 @dataclass(frozen=True)
 class ZooRow:
     source: str  # path relative to the zoo directory
     output: str | None  # path relative to the output directory
-    status: str  # converted | failed | skipped (unchanged since a previous run)
+    status: str  # converted | failed: the entry's result, whichever run reached it
     format: str | None = None
     architecture: str | None = None
     parameters: int | None = None
@@ -25,6 +26,19 @@ class ZooRow:
     seconds: float = 0.0
     reason: str | None = None  # why it failed (one line)
     reason_kind: str | None = None  # the error class, for the breakdown
+    finished: str | None = None  # ISO-8601 UTC time the status was reached; None: not recorded (older runs)
+    this_run: str | None = None  # converted | failed: done by this run; "reused": kept from an earlier run
+
+    def __post_init__(self):
+        # Reports before ``this_run`` existed wrote "skipped" for an entry converted by an earlier run
+        # (only converted entries were ever reused): read it as what it was.
+        if self.status == "skipped":
+            object.__setattr__(self, "status", "converted")
+            object.__setattr__(self, "this_run", REUSED)
+
+    def reused(self) -> ZooRow:
+        """This row as a later run reports it: the same status and finish time, marked as not redone."""
+        return replace(self, this_run=REUSED)
 
 
 @dataclass(frozen=True)
@@ -37,6 +51,7 @@ class ZooReport:
     totals: dict[str, int] = field(default_factory=dict)
     by_architecture: dict[str, dict[str, int]] = field(default_factory=dict)
     by_failure: dict[str, int] = field(default_factory=dict)
+    reused: int = 0  # entries finished by earlier runs and kept as they were (counted in totals by status)
 
     kind = "zoo"
 
@@ -49,6 +64,7 @@ class ZooReport:
         for r in self.rows:
             by_arch.setdefault(r.architecture or "unknown", Counter())[r.status] += 1
         object.__setattr__(self, "totals", totals)
+        object.__setattr__(self, "reused", sum(r.this_run == REUSED for r in self.rows))
         object.__setattr__(self, "by_architecture", {a: dict(c) for a, c in sorted(by_arch.items())})
         object.__setattr__(self, "by_failure", dict(Counter(r.reason_kind or "error" for r in self.rows
                                                             if r.status == "failed").most_common()))

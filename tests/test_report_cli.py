@@ -58,7 +58,8 @@ def zoo_rows() -> list[ZooRow]:
         ZooRow("b/model.ckpt", None, "failed", "tf1-v2", "mobilenet_v1", seconds=1.0, reason="no rule",
                reason_kind="MappingError"),
         ZooRow(ODD, "c", "converted", "h5", None, 10, 40, "keras:X", 1, 0, 0, None, None, 0.5),
-        ZooRow("d/model.ckpt", "d", "skipped", "tf2", "bert", 100, 400, "generic", 4, 1, 0, 1e-5, True, 3.0),
+        ZooRow("d/model.ckpt", "d", "converted", "tf2", "bert", 100, 400, "generic", 4, 1, 0, 1e-5, True, 3.0,
+               finished="2025-01-02T10:00:00+00:00", this_run="reused"),
         ZooRow("e/model.ckpt", "e", "converted", "tf2", "bert", 100, 400, "generic", 4, 0, 0, None, None, 2.0),
     ]
 
@@ -199,7 +200,7 @@ def test_zoo_diff_orders_regressions_first(tmp_path, capsys):
     rows = zoo_rows()
     new = [dataclasses.replace(rows[0], status="failed", output=None, reason="now broken", reason_kind="Boom"),
            dataclasses.replace(rows[1], status="converted", reason=None, reason_kind=None),
-           dataclasses.replace(rows[2], status="skipped", seconds=0.9),  # +0.4 s: below the 0.5 s floor
+           dataclasses.replace(rows[2], this_run="reused", seconds=0.9),  # reused: no change; +0.4 s: below the floor
            dataclasses.replace(rows[3], parity_max_rel=1e-5 + 1e-7, seconds=9.0),  # parity: within 1e-6
            ZooRow("f/new.ckpt", "f", "converted", seconds=1.0), ZooRow("g/new.ckpt", None, "failed", reason="x")]
     a, b = write(tmp_path, "a.json", zoo_report()), write(tmp_path, "b.json", zoo_report(new))
@@ -208,13 +209,13 @@ def test_zoo_diff_orders_regressions_first(tmp_path, capsys):
     assert isinstance(diff, ReportDiff)
     got = [(c.category, c.key) for c in diff.changes]
     assert got == [("new failure", "a/model.ckpt"), ("new failure", "g/new.ckpt"), ("fixed", "b/model.ckpt"),
-                   ("status", ODD), ("time", "d/model.ckpt"), ("added", "f/new.ckpt"), ("removed", "e/model.ckpt")]
+                   ("time", "d/model.ckpt"), ("added", "f/new.ckpt"), ("removed", "e/model.ckpt")]
     assert diff.of("new failure")[0].note == "now broken" and diff.totals_after["failed"] == 2
 
     assert main(["diff", str(a), str(b), "--format", "md"]) == 1
     text = capsys.readouterr().out
     assert text.index("## New failures (2)") < text.index("## Fixed (1)") < text.index("## Added (1)")
-    assert "converted: 3 -> 2" in text
+    assert "converted: 4 -> 4   failed: 1 -> 2   reused: 1 -> 2" in text
 
 
 def test_zoo_diff_tolerances():

@@ -21,11 +21,13 @@ WEIRD = 'odd/<script>alert("x")</script> & \'q\' \u00fc\u2713|pipe/model.ckpt'
 
 
 def zoo_report(n: int = 24) -> ZooReport:
-    """Rows of every status, sizes over five decades, parity run or not, and one hostile name."""
+    """Rows of every status (some reused from an earlier run), sizes over five decades, parity run or not,
+    and one hostile name."""
     archs = ("resnet_v1_50", "mobilenet_v1", "inception_v3", "bert", None)
     rows = []
     for i in range(n):
-        status = "failed" if i % 5 == 2 else "skipped" if i % 7 == 3 else "converted"
+        status = "failed" if i % 5 == 2 else "converted"
+        reused = status == "converted" and i % 7 == 3  # kept from an earlier run
         size = int(2e4 * 10 ** (5 * i / n))
         rows.append(ZooRow(
             source=f"zoo/{archs[i % 5] or 'misc'}/ckpt_{i:02d}/model.ckpt", output=None if status == "failed" else f"c{i}",
@@ -34,7 +36,8 @@ def zoo_report(n: int = 24) -> ZooReport:
             parity_max_rel=None if i % 3 == 0 else 10.0 ** -(i % 7 + 2), parity_passed=None if i % 3 == 0 else i % 7 != 0,
             seconds=round(0.3 + size / 4e7 + (i % 4) * 0.7, 2),
             reason=f"no rule maps conv{i}/weights" if status == "failed" else None,
-            reason_kind=("MappingError" if i % 2 else "CheckpointFormatError") if status == "failed" else None))
+            reason_kind=("MappingError" if i % 2 else "CheckpointFormatError") if status == "failed" else None,
+            finished=f"2025-01-02T10:{i:02d}:00+00:00", this_run="reused" if reused else status))
     rows.append(ZooRow(WEIRD, None, "failed", reason='bad <b>bytes</b> & "quotes"', reason_kind="Format<Error>"))
     return ZooReport("/data/zoo & co", "/data/out", tuple(rows), 4, 93.5)
 
@@ -59,17 +62,18 @@ def test_zoo_text_has_totals_breakdowns_and_every_row(fmt):
 # -- charts -----------------------------------------------------------------------------------------------------
 
 def test_status_bars_one_segment_per_count_and_escaped():
-    svg = status_bars({"a<b": {"converted": 3, "failed": 1}, "c": {"skipped": 2}})
+    svg = status_bars({"a<b": {"converted": 3, "failed": 1}, "c": {"converted": 2}})
     assert svg.startswith("<svg") and svg.endswith("</svg>")
     assert len(re.findall(r"<rect [^>]*><title>", svg)) == 3  # legend swatches have no <title>
     assert "a&lt;b" in svg and "a<b" not in svg
-    assert all(c in svg for c in STATUS_COLORS.values())  # legend names all three
+    assert all(c in svg for c in STATUS_COLORS.values())  # legend names every status
     assert status_bars({}).endswith("</svg>")
 
 
 @pytest.mark.parametrize(("sizes", "log"), [((0.5, 3, 40), False), ((0.01, 5, 2000), True)])
 def test_scatter_uses_log_scale_only_for_wide_ranges(sizes, log):
-    points = [Point(f"p{i} & <x>", mb, 1.0 + i, s) for i, (mb, s) in enumerate(zip(sizes, STATUS_COLORS))]
+    statuses = ("converted", "failed", "converted")
+    points = [Point(f"p{i} & <x>", mb, 1.0 + i, s) for i, (mb, s) in enumerate(zip(sizes, statuses))]
     svg = size_time_scatter(points + [Point("no size", None, 1.0, "failed")])
     assert svg.count("<circle") == 3
     assert ("log scale" in svg) is log
@@ -115,6 +119,10 @@ def test_zoo_page_has_a_row_per_checkpoint_and_marks_failures():
     assert {k for k, t in heads if t == "num"} == {"parameters", "size", "mapped", "unmapped", "mismatched",
                                                     "parity", "time"}
     assert "function sortTable" in page and "Status by architecture" in page and "Failures by reason" in page
+    reused = [row for row in r.rows if row.this_run == "reused"]
+    assert reused and r.reused == len(reused) and r.totals["converted"] + r.totals["failed"] == len(r.rows)
+    assert page.count('<td class="dim">reused (finished 2025-01-02 10:') == len(reused)  # real status, then this run
+    assert f'<span class="n">{len(reused)}</span><span class="l">reused from earlier runs</span>' in page
 
 
 # -- in a real browser ---------------------------------------------------------------------------------------

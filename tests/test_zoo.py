@@ -1,6 +1,8 @@
 """``ckpt-migrate zoo``: a mixed zoo with broken entries converts unattended, resumes, and stays inside OUT_DIR."""
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
 import os
 import shutil
@@ -15,7 +17,8 @@ import pytest
 from migrate import open_checkpoint
 from migrate._zoo import run_zoo
 from migrate._zoo._paths import inside, output_names
-from migrate._zoo._state import STATE
+from migrate._zoo._state import STATE, fingerprint
+from reports import diff_reports, load_report, render
 
 
 @pytest.fixture
@@ -60,15 +63,16 @@ def test_mixed_zoo_completes_and_reports_failures(mixed_zoo, tmp_path):
     assert not list(out.rglob(".*.tmp-*"))
 
 
-def test_rerun_skips_unchanged_and_retries_failed(mixed_zoo, tmp_path):
+def test_rerun_keeps_converted_and_retries_failed(mixed_zoo, tmp_path):
     out = tmp_path / "out"
     run_zoo(mixed_zoo, out, jobs=2)
     (mixed_zoo / "misc" / "unknown_arch" / "model.ckpt.index").touch()  # changed fingerprint -> redo
     report = run_zoo(mixed_zoo, out, jobs=2)
     rows = _rows(report)
-    assert rows["detection/ssd_mobilenet_v1_coco_2018_01_28"].status == "skipped"
-    assert rows["misc/unknown_arch"].status == "converted"
-    assert rows["broken/truncated"].status == "failed"  # retried, still broken
+    ssd = rows["detection/ssd_mobilenet_v1_coco_2018_01_28"]
+    assert (ssd.status, ssd.this_run) == ("converted", "reused")
+    assert (rows["misc/unknown_arch"].status, rows["misc/unknown_arch"].this_run) == ("converted", "converted")
+    assert (rows["broken/truncated"].status, rows["broken/truncated"].this_run) == ("failed", "failed")  # retried
 
 
 def test_killed_run_resumes(mixed_zoo, tmp_path):
@@ -87,8 +91,9 @@ def test_killed_run_resumes(mixed_zoo, tmp_path):
     assert finished
     report = run_zoo(mixed_zoo, out, jobs=2)
     rows = _rows(report)
-    assert all(rows[k].status == "skipped" for k in finished)
-    assert sum(r.status == "converted" for r in rows.values()) + len(finished) == 5
+    assert all((rows[k].status, rows[k].this_run) == ("converted", "reused") for k in finished)
+    assert sum(r.this_run == "converted" for r in rows.values()) + len(finished) == 5
+    assert report.totals["converted"] == 5 and report.reused == len(finished)
     assert not list(out.rglob(".*.tmp-*"))
 
 
@@ -127,3 +132,97 @@ def test_output_inside_zoo_is_refused(mixed_zoo):
 
     with pytest.raises(CkptkitError, match="inside the zoo directory"):
         run_zoo(mixed_zoo, mixed_zoo / "out", jobs=1)
+
+
+# -- reruns report the zoo, not only what the run did -------------------------------------------------------------
+
+@pytest.fixture
+def small_zoo(zoo, tmp_path) -> Path:
+    """Three generic conversions (no TensorFlow model needed) and one entry whose data file is cut short."""
+    root = tmp_path / "small"
+    root.mkdir()
+    shutil.copy(zoo["keras_h5"], root / "weights.h5")
+    shutil.copytree(zoo["partitioned"], root / "partitioned")
+    shutil.copytree(zoo["partitioned_parts"], root / "parts")
+    broken = shutil.copytree(zoo["partitioned"], root / "broken")
+    os.truncate(broken / "model.ckpt.data-00000-of-00001", 1000)
+    return root
+
+
+def test_rerun_report_keeps_earlier_statuses_and_times(small_zoo, zoo, tmp_path):
+    out = tmp_path / "out"
+    first = run_zoo(small_zoo, out, jobs=2)
+    assert {r.source: (r.status, r.this_run) for r in first.rows} == {
+        "weights.h5": ("converted", "converted"), "partitioned": ("converted", "converted"),
+        "parts": ("converted", "converted"), "broken": ("failed", "failed")}
+    assert all(r.finished.endswith("+00:00") for r in first.rows) and first.reused == 0
+
+    summary = io.StringIO()
+    second = run_zoo(small_zoo, out, jobs=2, stream=summary)
+    was, now = _rows(first), _rows(second)
+    for source in ("weights.h5", "partitioned", "parts"):  # everything as the first run left it, marked reused
+        assert now[source].this_run == "reused"
+        assert dataclasses.replace(now[source], this_run="converted") == was[source]
+    assert now["broken"].this_run == "failed" and now["broken"].finished >= was["broken"].finished  # retried
+    assert second.totals == first.totals and second.reused == 3
+    assert "3 unchanged (reused from earlier runs)" in summary.getvalue()
+    assert load_report(out / "zoo-report.json") == second
+
+    diff = diff_reports(first, second)
+    assert not diff.of("status") + diff.of("new failure") + diff.of("fixed") + diff.of("mapping")
+    assert (diff.totals_before["reused"], diff.totals_after["reused"]) == (0, 3)
+    text = render(second, "markdown")
+    assert "converted: 3   failed: 1   reused from earlier runs: 3" in text
+    assert f"reused (finished {was['parts'].finished[:10]}" in text
+    assert "reused" in render(second, "html")
+
+    shutil.copy(zoo["partitioned"] / "model.ckpt.data-00000-of-00001", small_zoo / "broken")  # repaired
+    third = run_zoo(small_zoo, out, jobs=1)
+    fixed = _rows(third)["broken"]
+    assert (fixed.status, fixed.this_run, fixed.output) == ("converted", "converted", "broken")
+    assert third.totals["converted"] == 4 and third.totals["failed"] == 0 and third.reused == 3
+    assert _rows(third)["parts"].finished == was["parts"].finished
+    assert [c.key for c in diff_reports(second, third).of("fixed")] == ["broken"]
+
+
+def test_state_without_finish_times_is_reused(small_zoo, tmp_path, monkeypatch):
+    """A state file written before finish times were recorded: its rows are reused, their time unknown."""
+    import migrate._zoo._run as zoo_run
+
+    (small_zoo / "broken").rename(tmp_path / "broken")
+    out = tmp_path / "out"
+    out.mkdir()
+    items = {}
+    for rel in ("weights.h5", "partitioned", "parts"):
+        with open_checkpoint(small_zoo / rel) as reader:
+            print_ = fingerprint(reader.files())
+        items[rel] = {"fingerprint": print_, "row": {"source": rel, "output": rel, "status": "converted",
+                                                     "format": "tf1-v2", "seconds": 1.5}}
+    (out / STATE).write_text(json.dumps({"version": 1, "items": items}))
+    bars = []
+    real = zoo_run.progress
+    monkeypatch.setattr(zoo_run, "progress", lambda *a, **k: bars.append((a, k)) or real(*a, **k))
+
+    report = run_zoo(small_zoo, out, jobs=1, quiet=True, stream=io.StringIO())
+    got = [(r.status, r.this_run, r.finished, r.seconds) for r in report.rows]
+    assert got == [("converted", "reused", None, 1.5)] * 3
+    assert bars == [((3, "zoo", "ckpt", True), {"initial": 3})]  # quiet reaches the bar; all three already done
+    assert "reused (finished at an unknown time)" in render(report, "text")
+
+
+def test_older_zoo_report_loads_with_defaults(tmp_path):
+    """A zoo-report.json from before finish times: "skipped" meant converted by an earlier run."""
+    old = {"kind": "zoo", "source": "/zoo", "output": "/out", "jobs": 2, "seconds": 3.0,
+           "totals": {"checkpoints": 2, "converted": 1, "failed": 0, "skipped": 1, "bytes": 0, "parameters": 0},
+           "by_architecture": {}, "by_failure": {},
+           "rows": [{"source": "a", "output": "a", "status": "converted", "seconds": 1.0},
+                    {"source": "b", "output": "b", "status": "skipped", "seconds": 2.0}]}
+    path = tmp_path / "zoo-report.json"
+    path.write_text(json.dumps(old))
+    report = load_report(path)
+    a, b = report.rows
+    assert (a.status, a.this_run, a.finished) == ("converted", None, None)
+    assert (b.status, b.this_run, b.finished) == ("converted", "reused", None)
+    assert report.totals == {"checkpoints": 2, "converted": 2, "failed": 0, "bytes": 0, "parameters": 0}
+    assert report.reused == 1
+    assert "reused (finished at an unknown time)" in render(report, "text") and render(report, "html")

@@ -14,9 +14,12 @@ import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
+from datetime import datetime, timezone
 from pathlib import Path
 
 from reports import ZooReport, ZooRow, render, to_data
+from reports.console import progress
 
 from .._formats import open_checkpoint
 from ..errors import CkptkitError
@@ -29,7 +32,11 @@ from ._worker import convert_item
 REPORT = "zoo-report"
 
 
-def run_zoo(source_dir, output_dir, *, jobs: int | None = None, manifest=None, stream=None) -> ZooReport:
+def run_zoo(source_dir, output_dir, *, jobs: int | None = None, manifest=None, stream=None,
+            quiet: bool = False) -> ZooReport:
+    """Convert every checkpoint under ``source_dir`` into ``output_dir``; entries an earlier run converted
+    from the same bytes are kept with their status and finish time.  ``quiet``: no progress bar (the
+    summary line still goes to ``stream``, default stderr)."""
     src, out = Path(source_dir).resolve(), Path(output_dir).resolve()
     if not src.is_dir():
         raise CkptkitError(f"{source_dir}: not a directory; pass the folder that holds the zoo")
@@ -43,45 +50,43 @@ def run_zoo(source_dir, output_dir, *, jobs: int | None = None, manifest=None, s
         items = read_manifest(manifest, src) if manifest else discover(src)
         names = output_names([i.rel for i in items])
         state = ZooState(out)
-        rows, todo = _plan(items, names, state, out)
-        progress = _Progress(len(items), stream or sys.stderr)
-        for row in rows.values():
-            progress.update(row, draw=False)
-        _run(todo, rows, state, out, jobs, progress)
+        rows, todo = _plan(items, names, state)
+        with progress(len(items), "zoo", "ckpt", quiet, initial=len(rows)) as bar:
+            _run(todo, rows, state, out, jobs, bar)
         report = ZooReport(str(src), str(out), tuple(rows[i.rel] for i in items), jobs,
                            round(time.perf_counter() - started, 2))
         _write_reports(out, report)
+    (stream or sys.stderr).write(_summary(report, time.perf_counter() - started) + "\n")
     return report
 
 
-def _plan(items: list[ZooItem], names, state: ZooState, out: Path):
+def _plan(items: list[ZooItem], names, state: ZooState):
+    """Rows settled before any worker starts (reused, unreadable) and the items left to convert."""
     rows, todo = {}, []
     for item in items:
         try:
             with open_checkpoint(item.source) as reader:
                 print_ = fingerprint(reader.files())
         except (CkptkitError, OSError) as e:  # unreadable: report it without a worker
-            row = ZooRow(item.rel, None, "failed", reason=str(e), reason_kind=type(e).__name__)
-            rows[item.rel] = row
-            state.record(item.rel, "", to_data(row))
+            _settle(ZooRow(item.rel, None, "failed", reason=str(e), reason_kind=type(e).__name__), "", rows, state)
             continue
         previous = state.done(item.rel, print_)
         if previous is not None:
-            rows[item.rel] = ZooRow(**{**_fields(previous), "status": "skipped"})
+            rows[item.rel] = ZooRow(**_fields(previous)).reused()
         else:
             todo.append((item, names[item.rel], print_))
     return rows, todo
 
 
-def _run(todo, rows, state: ZooState, out: Path, jobs: int, progress) -> None:
+def _run(todo, rows, state: ZooState, out: Path, jobs: int, bar) -> None:
     if not todo:
-        progress.finish()
         return
     context = multiprocessing.get_context("spawn")  # workers import TensorFlow; the parent must not fork it
     with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=context) as pool:
         futures = {pool.submit(convert_item, str(item.source), str(inside(out, name)), item.options or {}):
                    (item, name, print_) for item, name, print_ in todo}
         pending = set(futures)
+        failed = sum(r.status == "failed" for r in rows.values())
         try:
             while pending:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -89,14 +94,23 @@ def _run(todo, rows, state: ZooState, out: Path, jobs: int, progress) -> None:
                     item, name, print_ = futures[future]
                     data = _result(future)
                     row = ZooRow(source=item.rel, output=name if data["status"] == "converted" else None, **data)
-                    rows[item.rel] = row
-                    state.record(item.rel, print_, to_data(row))
-                    progress.update(row)
+                    _settle(row, print_, rows, state)
+                    failed += row.status == "failed"
+                    bar.set_postfix(failed=failed, refresh=False)
+                    bar.update(1)
         except KeyboardInterrupt:
             for future in pending:
                 future.cancel()
             raise
-    progress.finish()
+
+
+def _settle(row: ZooRow, print_: str, rows: dict, state: ZooState) -> None:
+    """Stamp a row this run finished with the time, keep it for the report and record it for later runs."""
+    row = replace(row, finished=datetime.now(timezone.utc).isoformat(timespec="seconds"), this_run=row.status)
+    rows[row.source] = row
+    stored = to_data(row)
+    del stored["this_run"]  # what one run did; a later run decides its own
+    state.record(row.source, print_, stored)
 
 
 def _result(future) -> dict:
@@ -120,30 +134,11 @@ def _write_reports(out: Path, report: ZooReport) -> None:
         pass
 
 
-class _Progress:
-    """done/failed/remaining and throughput on a terminal; one summary line always."""
-
-    def __init__(self, total: int, stream):
-        self.total, self.done, self.failed, self.skipped, self.converted, self.bytes = total, 0, 0, 0, 0, 0
-        self.stream, self.start = stream, time.monotonic()
-        self.tty = hasattr(stream, "isatty") and stream.isatty()
-
-    def update(self, row: ZooRow, draw: bool = True) -> None:
-        self.done += 1
-        self.failed += row.status == "failed"
-        self.skipped += row.status == "skipped"
-        if row.status == "converted":
-            self.converted += 1
-            self.bytes += row.bytes or 0
-        if self.tty and draw:
-            self.stream.write(f"\r{self._line()}")
-            self.stream.flush()
-
-    def _line(self) -> str:
-        elapsed = max(time.monotonic() - self.start, 1e-9)
-        return (f"zoo: {self.done}/{self.total} done, {self.failed} failed, {self.total - self.done} remaining, "
-                f"{self.converted / elapsed:.2f} ckpt/s, {self.bytes / 2**20 / elapsed:.1f} MB/s")
-
-    def finish(self) -> None:
-        self.stream.write(("\r" if self.tty else "") + self._line() + (f" ({self.skipped} unchanged, skipped)"
-                                                                       if self.skipped else "") + "\n")
+def _summary(report: ZooReport, seconds: float) -> str:
+    """One line: what the zoo holds, what this run reused, and the throughput of this run's conversions."""
+    t, seconds = report.totals, max(seconds, 1e-9)
+    converted = [r for r in report.rows if r.this_run == "converted"]
+    megabytes = sum(r.bytes or 0 for r in converted) / 2**20
+    return (f"zoo: {t['checkpoints']}/{t['checkpoints']} done, {t['converted']} converted, {t['failed']} failed, "
+            f"{report.reused} unchanged (reused from earlier runs); this run {len(converted) / seconds:.2f} ckpt/s, "
+            f"{megabytes / seconds:.1f} MB/s")

@@ -48,7 +48,7 @@ def test_two_zoo_runs_on_one_output_directory(zoo, tmp_path):
 
     again = run(command, box, timeout=120)  # and the state agrees: a third run has nothing left to do
     assert again.returncode == 0
-    assert {row["status"] for row in json.loads(again.stdout)["rows"]} == {"skipped"}
+    assert {(row["status"], row["this_run"]) for row in json.loads(again.stdout)["rows"]} == {("converted", "reused")}
 
 
 def test_a_run_is_refused_while_another_holds_the_directory(zoo, tmp_path):
