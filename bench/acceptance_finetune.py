@@ -42,7 +42,7 @@ def main(argv=None) -> int:
     command = [sys.executable, "-m", "finetune.cli", "transfer", "--pipeline-config", str(shapes / "pipeline.config"),
                "--model-dir", str(args.out / "acceptance_finetune"), "--overwrite",
                "--test-input-path", str(shapes / "test.record"), "--eval-every", "250", "--log-every", "250",
-               "--budget-seconds", str(BUDGET_SECONDS), "--report", "json"]
+               "--budget-seconds", str(BUDGET_SECONDS), "--format", "json"]
     command += ["--num-steps", str(args.steps)] if args.steps else []
     command += ["--target", str(args.target)] if args.target is not None else []
     done = subprocess.run(command, cwd=REPO, stdout=subprocess.PIPE, text=True)

@@ -41,7 +41,7 @@ def run(zoo: Path, jobs: int) -> dict:
     with tempfile.TemporaryDirectory(dir=zoo.parent) as out:
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "migrate.cli", "zoo", str(zoo), out, "--jobs", str(jobs),
-                        "--report", "json"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                        "--format", "json"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wall = time.perf_counter() - start
         report = json.loads((Path(out) / "zoo-report.json").read_text())
     work = sum(r["seconds"] for r in report["rows"])

@@ -1,19 +1,18 @@
 """``ckpt-finetune``: parse arguments, call :func:`finetune.finetune` / :func:`finetune.evaluate`, print, exit.
 
-Exit codes: 0 done, 2 unusable input (one line on stderr; ``--debug`` shows
-the traceback).  A fine-tune checkpoint that does not fit prints its mapping
-(or restore) report on stdout before that line.
+Exit codes are those of every ckptkit tool (:mod:`reports.console`).  A
+fine-tune checkpoint that does not fit prints its mapping (or restore) report
+on stdout before the one-line error.
 """
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
 from migrate.errors import CkptkitError
-from reports import FORMATS, render
-from reports._cli import EXIT_OK, run_guarded
+from reports import console, render
+from reports.console import EXIT_FINDINGS, EXIT_OK, emit, run_guarded
 
 CHECKPOINT_TYPES = ("classification", "detection", "full")
 TASKS = ("detection", "classification")
@@ -21,25 +20,29 @@ MODES = ("finetune", "features", "domain_adversarial")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ckpt-finetune", description="Fine-tune converted checkpoints: SSD "
-                                     "detection or classification, from a pipeline.config or flags.")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser = console.parser("ckpt-finetune", "Fine-tune converted checkpoints: SSD detection or classification, "
+                                             "from a pipeline.config or flags.")
     commands = parser.add_subparsers(dest="command", required=True)
-    tr = commands.add_parser("train", help="fine-tune, evaluate, and write the report into --model-dir")
+    tr = console.subcommand(commands, "train", "fine-tune, evaluate, and write the report into --model-dir")
     _common(tr)
     _training_flags(tr)
+    console.report_flags(tr)
     tr.set_defaults(run=_train)
-    ev = commands.add_parser("eval", help="evaluate the latest checkpoint of --model-dir on the eval/test splits")
+    ev = console.subcommand(commands, "eval", "evaluate the latest checkpoint of --model-dir on the eval/test splits")
     _common(ev)
     ev.add_argument("--checkpoint", type=Path, help="a checkpoint prefix to evaluate instead of the latest")
+    console.report_flags(ev)
     ev.set_defaults(run=_eval)
-    tf = commands.add_parser("transfer", help="train twice, from the fine-tune checkpoint and from scratch, and "
-                             "compare (MODEL_DIR/{finetuned,random}, MODEL_DIR/transfer-report.*)")
+    tf = console.subcommand(commands, "transfer", "train twice, from the fine-tune checkpoint and from scratch, and "
+                                                  "compare (MODEL_DIR/{finetuned,random}, MODEL_DIR/transfer-report.*)")
     _common(tf)
     _training_flags(tf)
-    tf.add_argument("--budget-seconds", type=float, help="a check: the fine-tuned run trains within this time")
+    tf.add_argument("--budget-seconds", type=float,
+                    help="report the fine-tuned run's training time against this budget (never a failure: "
+                         "time depends on the machine's load)")
     tf.add_argument("--target", type=float, help="a check: the fine-tuned run's test metric reaches this value")
     tf.add_argument("--overwrite", action="store_true", help="replace the runs of an earlier comparison")
+    console.report_flags(tf)
     tf.set_defaults(run=_transfer)
     return parser
 
@@ -52,7 +55,6 @@ def _common(p) -> None:
                    help="classification: finetune (end to end), features (frozen backbone), domain_adversarial")
     p.add_argument("--skip-bad-records", action="store_true", help="skip and count damaged records instead of failing")
     p.add_argument("--strict", action="store_true", help="config settings ckptkit cannot honour are errors")
-    p.add_argument("--report", choices=FORMATS, default="table", help="how to print the report")
     p.add_argument("--seed", type=int, default=0, help="initialisation and shuffling seed (default 0)")
     g = p.add_argument_group("settings (override the pipeline.config, or replace it)")
     g.add_argument("--label-map-path", type=Path)
@@ -64,7 +66,6 @@ def _common(p) -> None:
     g.add_argument("--depth-multiplier", type=float)
     g.add_argument("--eval-batch-size", type=int)
     g.add_argument("--num-examples", type=int, help="validation examples per evaluation")
-    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
 def _training_flags(p) -> None:
@@ -90,7 +91,6 @@ def _training_flags(p) -> None:
     g.add_argument("--checkpoint-every", type=int, default=1000, help="save every N steps (and at the end)")
     g.add_argument("--log-every", type=int, default=100, help="log losses every N steps")
     g.add_argument("--tensorboard", action="store_true", help="write TensorBoard events to MODEL_DIR/tensorboard")
-    g.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
 
 def _stage(text: str):
@@ -131,23 +131,21 @@ def _settings(args) -> dict:
 def _train(args) -> int:
     from finetune import finetune  # noqa: PLC0415
 
-    _progress(not args.quiet)
     report = _guarded_report(args, lambda: finetune(
         args.pipeline_config, model_dir=args.model_dir, task=args.task, from_scratch=args.from_scratch,
         **_run_options(args), **_settings(args)))
-    print(render(report, args.report))
+    emit(args, report)
     return EXIT_OK
 
 
 def _transfer(args) -> int:
     from finetune import compare_transfer  # noqa: PLC0415
 
-    _progress(not args.quiet)
     report = _guarded_report(args, lambda: compare_transfer(
         args.pipeline_config, model_dir=args.model_dir, task=args.task, overwrite=args.overwrite,
         budget_seconds=args.budget_seconds, target=args.target, **_run_options(args), **_settings(args)))
-    print(render(report, args.report))
-    return EXIT_OK
+    emit(args, report)
+    return EXIT_OK if report.passed else EXIT_FINDINGS
 
 
 def _eval(args) -> int:
@@ -157,7 +155,7 @@ def _eval(args) -> int:
         args.pipeline_config, model_dir=args.model_dir, task=args.task, mode=args.mode,
         skip_bad_records=args.skip_bad_records, strict=args.strict, seed=args.seed,
         test_input_path=args.test_input_path, checkpoint=args.checkpoint, **_settings(args)))
-    print(render(report, args.report))
+    emit(args, report)
     return EXIT_OK
 
 
@@ -168,34 +166,17 @@ def _guarded_report(args, call):
     except CkptkitError as e:
         report = getattr(e, "report", None)
         if report is not None:
-            print(render(report, args.report) if getattr(type(report), "kind", "") in ("map", "convert")
+            print(render(report, args.format) if getattr(type(report), "kind", "") in ("map", "convert")
                   else report.describe())
         raise
-
-
-class _Stderr(logging.Handler):
-    """Log lines to whatever ``sys.stderr`` is when they are written."""
-
-    def emit(self, record) -> None:
-        print(f"ckpt-finetune: {self.format(record)}", file=sys.stderr)
-
-
-_HANDLER = _Stderr()
-
-
-def _progress(enabled: bool) -> None:
-    """Training progress (the engine's log lines) on stderr, or only its warnings."""
-    logger = logging.getLogger("ckptkit.finetune")
-    if _HANDLER not in logger.handlers:
-        logger.addHandler(_HANDLER)
-        logger.propagate = False
-    logger.setLevel(logging.INFO if enabled else logging.WARNING)
 
 
 def main(argv=None) -> int:
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(errors="backslashreplace")
-    return run_guarded("ckpt-finetune", _parser().parse_args(argv), (CkptkitError,))
+    args = _parser().parse_args(argv)
+    console.log_to_stderr("ckpt-finetune", args.quiet)
+    return run_guarded("ckpt-finetune", args, (CkptkitError,))
 
 
 if __name__ == "__main__":

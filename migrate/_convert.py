@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from reports import ConvertReport, render, to_data
@@ -10,7 +11,8 @@ from reports import ConvertReport, render, to_data
 from ._formats import open_checkpoint
 from ._formats._bundle import BundleReader, shard_path
 from ._formats._bundle_writer import BundleWriter
-from ._generic import generic_mapping, source_value, write_generic
+from ._formats._objgraph import saved_counter
+from ._generic import COUNTER_KEY, generic_mapping, source_value, write_generic
 from ._model_convert import LAYOUTS, load_written, verify_written, write_model
 from ._plan import plan_model, require_complete
 from ._select import SelectOptions, select
@@ -24,30 +26,41 @@ PREFIX = "ckpt-0"
 
 def convert(source, output, *, target: TargetSpec | None = None, rules: Path | None = None, restore: str = "full",
             layout: str = "object", options: SelectOptions = SelectOptions(), overwrite: bool = False,
-            copy: bool = False, parity: bool = False, parity_layers: bool = False) -> ConvertReport:
+            copy: bool = False, parity: bool = False, parity_layers: bool = False,
+            progress: Callable[[str], None] | None = None) -> ConvertReport:
     """Convert ``source`` into directory ``output``: generic without ``target``, else into that model.
 
     The output holds a ``checkpoint`` state file (``weights.h5`` for layout h5),
     the checkpoint and the conversion report (``conversion.json`` / ``.md``).
-    Nothing appears at ``output`` unless every tensor verified.
+    Nothing appears at ``output`` unless every tensor verified.  ``progress`` is
+    called with the name of each stage as it starts (:func:`convert_stages` lists them).
     """
     if layout not in LAYOUTS:
         raise CkptkitError(f"layout {layout!r}: choose one of {', '.join(LAYOUTS)}")
     started = time.perf_counter()
     with open_checkpoint(source) as reader, output_errors(Path(output)):
         with Staging(Path(output), overwrite, inputs=reader.files()) as stage:
+            step = progress or (lambda name: None)
             if target is None:
-                report = _generic(reader, stage.tmp, options, copy, str(source), str(output))
+                report = _generic(reader, stage.tmp, options, copy, str(source), str(output), step)
             else:
                 report = _into_model(reader, stage.tmp, target, rules, restore, layout, options, parity, parity_layers,
-                                     str(source), str(output))
+                                     str(source), str(output), step)
             report = _with_time(report, time.perf_counter() - started)
             _write_report(stage.tmp, report)
             stage.commit()
     return report
 
 
-def _generic(reader, tmp: Path, options, copy: bool, source: str, output: str) -> ConvertReport:
+def convert_stages(target: TargetSpec | None, parity: bool = False) -> tuple[str, ...]:
+    """The stages :func:`convert` reports to its ``progress`` callback, in order."""
+    if target is None:
+        return ("write", "verify")
+    return ("map", "write", "verify") + (("parity",) if parity else ())
+
+
+def _generic(reader, tmp: Path, options, copy: bool, source: str, output: str, step) -> ConvertReport:
+    step("write")
     selection = select(reader.specs(), options)
     prefix = tmp / PREFIX
     reuse = reader.files()[1:] if isinstance(reader, BundleReader) else []
@@ -59,21 +72,26 @@ def _generic(reader, tmp: Path, options, copy: bool, source: str, output: str) -
         raise
     writer.close()
     write_state_file(tmp, PREFIX)
+    step("verify")
     verified = _verify_generic(prefix, reader, selection, keys, writer)
     return ConvertReport(source, output, "generic", "object", generic_mapping(source, selection, keys), verified,
                          _shard_kinds(prefix, writer), sum(Path(p).stat().st_size for p in reuse), writer.bytes_written, 0.0)
 
 
 def _into_model(reader, tmp: Path, target, rules, restore, layout, options, parity, parity_layers,
-                source: str, output: str) -> ConvertReport:
+                source: str, output: str, step) -> ConvertReport:
+    step("map")
     plan = plan_model(reader, target, rules, restore, options)
     require_complete(plan.report)
+    step("write")
     path, written = write_model(plan, reader, tmp, layout, PREFIX)  # streamed: the model's variables stay as built
     if layout != "h5":
         write_state_file(tmp, PREFIX)
+    step("verify")
     verified = verify_written(written, path, layout)
     parity_report = None
     if parity:
+        step("parity")
         from ._parity import run_parity  # noqa: PLC0415 - imports TF1 graph machinery
 
         load_written(plan.model, path, layout)  # the converted model is what was written
@@ -106,6 +124,7 @@ def _verify_generic(prefix: Path, reader, selection, keys: dict[str, str], write
         expected[key] = lambda item=item: source_value(reader, item)
         if writer.reuse and len(item.sources) == 1 and not reader.entry(item.sources[0]).slices:
             reused[key] = item.sources[0]
+    expected.setdefault(COUNTER_KEY, saved_counter)  # added by write_generic unless the source kept its own
     with BundleReader(prefix) as written:
         return verify_against(written, expected, reader, reused)
 

@@ -17,11 +17,12 @@ from reports import MappedTensor, MappingReport
 from ._formats import CheckpointReader
 from ._formats._bundle import OBJECT_GRAPH_KEY, BundleReader
 from ._formats._bundle_writer import BundleWriter
-from ._formats._objgraph import Node, checkpoint_key, encode, object_path
+from ._formats._objgraph import SAVE_COUNTER, Node, checkpoint_key, encode, object_path, saved_counter
 from ._select import Selected, Selection
 from .errors import CkptkitError
 
 GENERIC_RULE = "generic: scope path -> object path"
+COUNTER_KEY = checkpoint_key([SAVE_COUNTER])
 
 
 def source_value(reader: CheckpointReader, item: Selected) -> np.ndarray:
@@ -41,7 +42,11 @@ def output_path(name: str, source_format: str) -> list[str]:
 
 
 def write_generic(reader: CheckpointReader, selection: Selection, writer: BundleWriter) -> dict[str, str]:
-    """Write every kept tensor and the object graph; return output key -> source name."""
+    """Write every kept tensor, a ``save_counter`` and the object graph; return output key -> source name.
+
+    The counter is what ``Checkpoint.save`` adds and what ``Checkpoint.restore`` creates and then
+    requires (``assert_existing_objects_matched``); a source that kept its own is written as it is.
+    """
     keys, paths = {}, {}
     for name in sorted(selection.kept):
         item = selection.kept[name]
@@ -54,7 +59,11 @@ def write_generic(reader: CheckpointReader, selection: Selection, writer: Bundle
         else:
             writer.add_array(key, source_value(reader, item))
         keys[key] = name
-    graph = object_graph([(paths[n], n) for n in sorted(selection.kept)])
+    leaves = [(paths[n], n) for n in sorted(selection.kept)]
+    if COUNTER_KEY not in keys:
+        writer.add_array(COUNTER_KEY, saved_counter())
+        leaves.append(([SAVE_COUNTER], SAVE_COUNTER))
+    graph = object_graph(leaves)
     writer.add_strings(OBJECT_GRAPH_KEY, np.array(encode(graph), dtype=object))
     return keys
 

@@ -33,7 +33,7 @@ from ._formats._h5 import H5Reader
 from ._formats._objgraph import decode
 from ._generic import source_value
 from ._mapping import Planned
-from ._model_graph import checkpoint_entries, h5_file_attributes, h5_layout, write_h5_attributes
+from ._model_graph import checkpoint_entries, checkpoint_root, h5_file_attributes, h5_layout, write_h5_attributes
 from ._transforms import chain_apply, effective
 from ._verify import VerificationError
 
@@ -102,7 +102,7 @@ class _ValueSource:
     def get(self, owner, fallback) -> _Value:
         found = self._planned.get(id(owner)) or self._planned.get(id(getattr(owner, "_variable", None)))
         if found is None:
-            value = np.ascontiguousarray(fallback())
+            value = np.asarray(fallback(), order="C")  # not ascontiguousarray: it turns a scalar into shape (1,)
             return _Value(value.shape, value.dtype, iter([value.reshape(-1)]), None)
         target, item = found
         variable = self._variables[target]
@@ -215,14 +215,12 @@ def _check_graph(output: BundleReader, keys: set[str], path: Path) -> None:
 
 def load_written(model, path: Path, layout: str) -> None:
     """Restore the written output into ``model`` (for parity: the model computes with what was written)."""
-    from ._tf import tensorflow  # noqa: PLC0415
-
     if layout == "h5":
         model.load_weights(str(path))
     elif layout == "weights":
         model.load_weights(str(path)).assert_existing_objects_matched()
     else:
-        tensorflow().train.Checkpoint(model=model).read(str(path)).assert_existing_objects_matched()
+        checkpoint_root(model, layout).restore(str(path)).assert_consumed()
 
 
 def _dtype_name(numpy_name: str) -> str:

@@ -20,11 +20,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._formats._objgraph import SAVE_COUNTER, checkpoint_key, saved_counter
 from .errors import CkptkitError
 
 # layout -> the root object TensorFlow saves: Checkpoint(model=m) (the OD API / Model Garden
 # convention) or the model itself (what tf_keras' save_weights writes: Checkpoint(root=m))
 ROOTS = {"object": "model", "weights": "root"}
+# The object layout also names the model ``feature_extractor``: the OD API restores a classification
+# fine-tune checkpoint with Checkpoint(feature_extractor=backbone) (SSDMetaArch.restore_from_objects).
+# Both names lead to one node of the object graph, so the file holds each tensor once, keys stay
+# ``model/...`` (the first name) and Checkpoint(model=m).restore(...).assert_consumed() still holds.
+ALIASES = ("feature_extractor",)
 
 
 class NativeWriteError(CkptkitError, RuntimeError):
@@ -50,7 +56,7 @@ def checkpoint_entries(model, layout: str) -> tuple[bytes, dict[str, Saved]]:
     from ._tf import tensorflow  # noqa: PLC0415
 
     tf = tensorflow()
-    root = tf.train.Checkpoint(**{ROOTS[layout]: model})
+    root = checkpoint_root(model, layout)
     gather = getattr(getattr(root, "_saver", None), "_gather_serialized_tensors", None)
     if gather is None:
         raise NativeWriteError(f"TensorFlow {tf.__version__} has no TrackableSaver._gather_serialized_tensors; "
@@ -68,7 +74,27 @@ def checkpoint_entries(model, layout: str) -> tuple[bytes, dict[str, Saved]]:
             if isinstance(lazy, dict):  # {slice spec: tensor}: a partitioned or legacy saveable
                 raise NativeWriteError(f"{key}: the target saves it in slices; ckptkit writes whole tensors only")
             entries[key] = Saved(key, owner, lazy)
+    if layout == "object":  # the counter as Checkpoint.save leaves it, not as just created (0)
+        key = checkpoint_key([SAVE_COUNTER])
+        entries[key] = Saved(key, entries[key].owner, saved_counter())
     return graph.SerializeToString(), entries
+
+
+def checkpoint_root(model, layout: str):
+    """The root TensorFlow saves for ``layout``, as ``Checkpoint.save`` would see it.
+
+    Object layout: ``Checkpoint(model=m)`` with the OD API alias and a ``save_counter``, so that every
+    client's own idiom (``restore(...).assert_existing_objects_matched()`` creates the counter and requires
+    it) finds everything it creates.  Weights layout: the model itself, as tf_keras' ``save_weights``.
+    """
+    from ._tf import tensorflow  # noqa: PLC0415
+
+    root = tensorflow().train.Checkpoint(**{ROOTS[layout]: model})
+    if layout == "object":
+        for alias in ALIASES:
+            setattr(root, alias, model)  # after ``model``: TensorFlow names each tensor by its first path
+        root.save_counter  # noqa: B018 - the property creates the variable, as save() and restore() do
+    return root
 
 
 @dataclass(frozen=True)

@@ -5,58 +5,52 @@ import argparse
 import sys
 from pathlib import Path
 
-from reports import FORMATS, render
-from reports._cli import EXIT_FINDINGS, EXIT_OK, run_guarded
+from reports import console
+from reports.console import EXIT_FINDINGS, EXIT_OK, emit, run_guarded
 
-from ._progress import Progress
 from .errors import CkptkitError
 
 
-
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ckpt-migrate", description="Audit, map and convert legacy TensorFlow checkpoints.")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser = console.parser("ckpt-migrate", "Audit, map and convert legacy TensorFlow checkpoints.")
     commands = parser.add_subparsers(dest="command", required=True)
-    ins = commands.add_parser("inspect", help="audit a checkpoint: formats, roles, scopes, architecture, health")
+    ins = console.subcommand(commands, "inspect", "audit a checkpoint: formats, roles, scopes, architecture, health")
     ins.add_argument("path", help="prefix, .index, .data-*, .meta, V1 file, directory, SavedModel or .h5")
     ins.add_argument("--depth", type=int, default=2, help="scope tree depth (default 2)")
     ins.add_argument("--stats", action="store_true", help="stream all tensor bytes: min/max/mean/std, NaN/Inf, zeros")
     ins.add_argument("--verify", action="store_true", help="check every stored checksum and every shard")
-    ins.add_argument("--format", choices=FORMATS, default="table")
-    ins.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    console.report_flags(ins)
     ins.set_defaults(run=_inspect)
 
-    mapper = commands.add_parser("map", help="dry run: how a checkpoint's tensors map onto a target")
+    mapper = console.subcommand(commands, "map", "dry run: how a checkpoint's tensors map onto a target")
     mapper.add_argument("source", help="any checkpoint path inspect accepts")
     _target_flags(mapper)
     _selection_flags(mapper)
-    mapper.add_argument("--format", choices=FORMATS, default="table")
-    mapper.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    console.report_flags(mapper)
     mapper.set_defaults(run=_map)
 
-    conv = commands.add_parser("convert", help="write a verified TF2 checkpoint (generic, or into a target model)")
+    conv = console.subcommand(commands, "convert", "write a verified TF2 checkpoint (generic, or into a target model)")
     conv.add_argument("source", help="any checkpoint path inspect accepts")
     conv.add_argument("output", help="output directory (gets a `checkpoint` state file)")
     _target_flags(conv)
     _selection_flags(conv)
-    conv.add_argument("--format", choices=("tf", "h5"), default="tf", help="tf checkpoint (default) or Keras HDF5 weights")
-    conv.add_argument("--layout", choices=("object", "weights"), default="object",
-                      help="object: restores with tf.train.Checkpoint(model=m); weights: with m.load_weights")
+    conv.add_argument("--layout", choices=("object", "weights", "h5"), default="object",
+                      help="object (default): restores with tf.train.Checkpoint(model=m); weights: with "
+                           "m.load_weights(prefix); h5: Keras HDF5 weights (model target only)")
     conv.add_argument("--parity", action="store_true", help="run the TF1 model and the converted one on the same inputs")
     conv.add_argument("--parity-layers", action="store_true", help="with --parity: compare every mapped layer too")
-    conv.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    conv.add_argument("--overwrite", action="store_true", help="replace an existing output (and --output file)")
     conv.add_argument("--copy", action="store_true", help="generic: copy data shards instead of hard-linking them")
-    conv.add_argument("--report", choices=FORMATS, default="table", help="how to print the report")
-    conv.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    console.report_flags(conv)
     conv.set_defaults(run=_convert)
 
-    zoo = commands.add_parser("zoo", help="convert every checkpoint under a directory into one compatibility report")
+    zoo = console.subcommand(commands, "zoo", "convert every checkpoint under a directory into one compatibility "
+                                              "report (reruns resume: what is unchanged is kept)")
     zoo.add_argument("source", help="zoo directory (tarball layouts, prefixes, V1 files, .h5)")
     zoo.add_argument("output", help="output directory: converted checkpoints, zoo-report.{json,md,html}, state")
     zoo.add_argument("--jobs", type=int, help="worker processes (default: the number of cores)")
     zoo.add_argument("--manifest", type=Path, help="CSV or JSONL of source, target, options instead of discovery")
-    zoo.add_argument("--report", choices=FORMATS, default="table", help="how to print the report")
-    zoo.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    console.report_flags(zoo)
     zoo.set_defaults(run=_zoo)
     return parser
 
@@ -64,14 +58,14 @@ def _parser() -> argparse.ArgumentParser:
 def _zoo(args) -> int:
     from ._zoo import run_zoo  # noqa: PLC0415
 
-    report = run_zoo(args.source, args.output, jobs=args.jobs, manifest=args.manifest)
-    print(render(report, args.report))
+    report = run_zoo(args.source, args.output, jobs=args.jobs, manifest=args.manifest, quiet=args.quiet)
+    emit(args, report)
     return EXIT_FINDINGS if report.totals["failed"] else EXIT_OK
 
 
 def _target_flags(parser) -> None:
     parser.add_argument("--target", help="keras:NAME, module:pkg.mod:builder or auto (the rule set's default); "
-                                         "none: generic TF2 checkpoint mirroring the TF1 scopes")
+                                         "none (default): generic TF2 checkpoint mirroring the TF1 scopes")
     parser.add_argument("--rules", type=Path, help="a rule file whose rules are tried before the built-in ones")
     parser.add_argument("--restore", choices=("full", "backbone", "classification", "detection"), default="full",
                         help="what to restore, as the OD API's fine_tune_checkpoint_type")
@@ -84,7 +78,7 @@ def _target_flags(parser) -> None:
 
 
 def _target_spec(args):
-    if not args.target:
+    if not args.target or args.target == "none":
         return None
     from ._targets import TargetSpec  # noqa: PLC0415
 
@@ -130,39 +124,49 @@ def _map(args) -> int:
             report = map_generic(reader, _select_options(args))[1]
         else:
             report = plan_model(reader, target, args.rules, args.restore, _select_options(args)).report
-    print(render(report, args.format))
+    emit(args, report, inputs=(args.source,))
     return EXIT_OK if report.complete else EXIT_FINDINGS
 
 
 def _convert(args) -> int:
-    from ._convert import convert  # noqa: PLC0415
+    from ._convert import convert, convert_stages  # noqa: PLC0415
 
-    try:
-        report = convert(args.source, args.output, target=_target_spec(args), rules=args.rules, restore=args.restore,
-                         layout="h5" if args.format == "h5" else args.layout, options=_select_options(args),
-                         overwrite=args.overwrite, copy=args.copy, parity=args.parity, parity_layers=args.parity_layers)
-    except CkptkitError as e:
-        if getattr(e, "report", None) is not None:  # mapping or parity failure: show where, then the one line
-            print(render(e.report, args.report))
-        raise
-    print(render(report, args.report))
+    target = _target_spec(args)
+    stages = convert_stages(target, args.parity)
+    with console.progress(len(stages), "convert", "stage", args.quiet) as bar:
+        def stage(name: str) -> None:
+            bar.set_postfix_str(name)
+            bar.update(stages.index(name) - bar.n)  # the stages finished before this one
+
+        try:
+            report = convert(args.source, args.output, target=target, rules=args.rules, restore=args.restore,
+                             layout=args.layout, options=_select_options(args), overwrite=args.overwrite,
+                             copy=args.copy, parity=args.parity, parity_layers=args.parity_layers, progress=stage)
+        except CkptkitError as e:
+            if getattr(e, "report", None) is not None:  # mapping or parity failure: show where, then the one line
+                emit(args, e.report, inputs=(args.source,))
+            raise
+        bar.update(len(stages) - bar.n)
+    emit(args, report, inputs=(args.source,))
     return EXIT_OK
 
 
 def _inspect(args) -> int:
     from ._inspect import inspect  # noqa: PLC0415 - keep --help instant
 
-    progress = None
+    bar = None
     if args.stats:
         from ._formats import open_checkpoint  # noqa: PLC0415
 
         with open_checkpoint(args.path) as reader:
             total = sum(reader.spec(n).nbytes for n in reader.keys())
-        progress = Progress(total, "stats")
-    report = inspect(args.path, stats=args.stats, verify=args.verify, progress=progress)
-    if progress:
-        progress.close()
-    print(render(report, args.format, depth=args.depth))
+        bar = console.progress(total, "stats", "B", args.quiet)
+    try:
+        report = inspect(args.path, stats=args.stats, verify=args.verify, progress=bar and bar.update)
+    finally:
+        if bar is not None:
+            bar.close()
+    emit(args, report, inputs=(args.path,), depth=args.depth)
     return EXIT_FINDINGS if report.worst_severity == "error" else EXIT_OK
 
 

@@ -9,6 +9,7 @@ from ._formats._bundle import OBJECT_GRAPH_KEY as OBJECT_GRAPH_KEY
 from ._formats._bundle_writer import BundleWriter as BundleWriter
 from ._formats._crc import crc32c as crc32c
 from ._formats._crc import mask as mask
+from ._formats._objgraph import SAVE_COUNTER as SAVE_COUNTER
 from ._formats._objgraph import VALUE_ATTRIBUTE as VALUE_ATTRIBUTE
 from ._formats._objgraph import checkpoint_key as checkpoint_key
 from ._formats._objgraph import decode as decode_object_graph
@@ -23,7 +24,7 @@ from ._formats._write import field_bytes as field_bytes
 from ._formats._write import varint as varint
 
 __all__ = [
-    "FIXED32", "LENGTH", "OBJECT_GRAPH_KEY", "VALUE_ATTRIBUTE", "BundleWriter", "ProtoError", "checkpoint_key",
+    "FIXED32", "LENGTH", "OBJECT_GRAPH_KEY", "SAVE_COUNTER", "VALUE_ATTRIBUTE", "BundleWriter", "ProtoError", "checkpoint_key",
     "crc32c", "decode_object_graph", "field_bytes", "iter_fields", "mask", "object_path", "packed_varints",
     "signed64", "varint",
 ]

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from reports import render
-from reports._quantize import LatencyStat, LayerSparsityRow, QuantizeReport, VariantResult
+from reports.console import progress
+from reports import LatencyStat, LayerSparsityRow, QuantizeReport, VariantResult
 
 from . import _latency
 from ._errors import QuantizeError
@@ -43,7 +44,7 @@ def evaluate(task, export_dir, *, split: str = "test", runs: int = _latency.MIN_
     for image in task.representative_images(1):
         sample = np.asarray(image, np.float32)
     rows, examples = [], 0
-    for entry in manifest["variants"]:
+    for entry in progress(len(manifest["variants"]), "evaluate", "variant", iterable=manifest["variants"]):
         path = export_dir / entry["file"]
         metrics = task.evaluate_variant(Runner(path, num_threads=max(threads), backend=backend), split)
         examples = int(metrics.get("examples", examples))

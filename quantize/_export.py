@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from migrate._staging import Staging, output_errors
+from migrate.staging import Staging, output_errors
+from reports.console import progress
 
 from ._convert import RECIPES, calibration, convert
 from ._errors import QuantizeError
@@ -109,7 +110,7 @@ def export(task, out, *, variants=None, pruned=None, qat=None, prune_qat=None, i
     with output_errors(out), Staging(out, overwrite=overwrite) as staging:
         saved = _saved_model(task, task.float_model(), staging.tmp / SAVED_MODEL) if saved_model else ""
         exported = {}
-        for name in wanted:
+        for name in progress(len(wanted), "export", "variant", iterable=wanted):
             model, result = bases[name]
             exported[name] = _variant(task, name, model, result, data, int8_io, per_channel, staging.tmp)
         result = ExportResult(str(out), task.kind, task.metric, tuple(task.image_size),
@@ -152,7 +153,7 @@ def _verify(path: Path, task) -> Runner:
 
 def _saved_model(task, model, directory: Path) -> str:
     """The float model with a ``serving_default`` signature (the task's, or ``images -> outputs``)."""
-    from migrate._tf import tensorflow  # noqa: PLC0415
+    from migrate.tf import tensorflow  # noqa: PLC0415
 
     tf = tensorflow()
     hook = getattr(task, "saved_model_signatures", None)
@@ -172,7 +173,7 @@ def _saved_model(task, model, directory: Path) -> str:
 
 def check_signature(directory, key: str = "serving_default") -> None:
     """A SavedModel must load and have ``key``; otherwise one line naming the directory and the signatures found."""
-    from migrate._tf import tensorflow  # noqa: PLC0415
+    from migrate.tf import tensorflow  # noqa: PLC0415
 
     directory = Path(directory)
     if not (directory / "saved_model.pb").is_file():

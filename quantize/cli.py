@@ -3,43 +3,42 @@
 Subcommands: ``prune``, ``qat``, ``export``, ``eval`` and ``run`` (all of them
 in one go).  The model is ``--model-dir`` (a ckpt-finetune run, with the
 pipeline.config / flags it was trained with) or ``--keras-model`` (a saved
-tf_keras classifier, with the data flags).  Exit codes: 0 done, 2 unusable
-input (one line on stderr naming the layer, file or signature; ``--debug``
-shows the traceback).  Outputs are staged and renamed into place.
+tf_keras classifier, with the data flags).  Exit codes are those of every
+ckptkit tool (:mod:`reports.console`); an error is one line on stderr naming
+the layer, file or signature.  Outputs are staged and renamed into place.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from pathlib import Path
 
-from reports import FORMATS, render
-from reports._cli import EXIT_OK, run_guarded
+from reports import console
+from reports.console import EXIT_BAD_INPUT, EXIT_OK, emit, run_guarded, write
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ckpt-quantize", description="Prune, quantization-aware train and "
-                                     "post-training quantize a fine-tuned model; export SavedModel and TFLite "
-                                     "variants; report accuracy, size and latency.")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser = console.parser("ckpt-quantize", "Prune, quantization-aware train and post-training quantize a "
+                                             "fine-tuned model; export SavedModel and TFLite variants; report "
+                                             "accuracy, size and latency.")
     commands = parser.add_subparsers(dest="command", required=True)
-    pr = commands.add_parser("prune", help="magnitude pruning fine-tuned through the engine, then strip_pruning")
+    pr = console.subcommand(commands, "prune", "magnitude pruning fine-tuned through the engine, then strip_pruning")
     _source(pr), _pruning(pr), _out(pr, "working directory: engine checkpoints (resume), then OUT/model")
     pr.set_defaults(run=_prune)
-    qa = commands.add_parser("qat", help="quantization-aware training through the engine")
+    qa = console.subcommand(commands, "qat", "quantization-aware training through the engine")
     _source(qa), _qat(qa), _out(qa, "working directory: engine checkpoints (resume), then OUT/model")
     qa.add_argument("--from-pruned", type=Path, help="a prune OUT: sparsity-preserving QAT of the pruned model")
     qa.set_defaults(run=_qat_cmd)
-    ex = commands.add_parser("export", help="SavedModel + one .tflite per variant into --out")
+    ex = console.subcommand(commands, "export", "SavedModel + one .tflite per variant into --out")
     _source(ex), _export_flags(ex), _out(ex, "the export directory (staged; --overwrite replaces it)")
     ex.set_defaults(run=_export)
-    ev = commands.add_parser("eval", help="run every exported variant on the test split; write the report")
+    ev = console.subcommand(commands, "eval", "run every exported variant on the test split; write the report")
     ev.add_argument("export_dir", type=Path, help="an export directory (ckpt-quantize export --out)")
     _source(ev), _eval_flags(ev)
+    console.report_flags(ev)
     ev.set_defaults(run=_eval)
-    rn = commands.add_parser("run", help="prune, QAT, prune+QAT, export and eval, into OUT/{prune,qat,prune_qat,export}")
+    rn = console.subcommand(commands, "run", "prune, QAT, prune+QAT, export and eval, into OUT/{prune,qat,prune_qat,export}")
     _source(rn), _pruning(rn), _qat(rn), _export_flags(rn, variants=False), _eval_flags(rn)
     _out(rn, "the working directory")
     rn.add_argument("--skip", nargs="+", default=[], choices=("prune", "qat", "prune_qat"), help="steps to leave out")
@@ -64,13 +63,12 @@ def _source(p) -> None:
     g.add_argument("--eval-batch-size", type=int)
     g.add_argument("--skip-bad-records", action="store_true")
     g.add_argument("--seed", type=int, default=0)
-    p.add_argument("--report", choices=FORMATS, default="table", help="how to print the result")
-    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
 def _out(p, text: str) -> None:
     p.add_argument("--out", type=Path, required=True, help=text)
-    p.add_argument("--overwrite", action="store_true", help="replace an existing export directory")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing export directory (and --output)")
+    console.report_flags(p)
 
 
 def _pruning(p) -> None:
@@ -201,11 +199,11 @@ def _qat_cmd(args) -> int:
 
 
 def _print_stage(args, data: dict) -> None:
-    if args.report == "json":
-        print(json.dumps(data, indent=2))
+    """A stage's summary: JSON, or ``key: value`` lines (text, Markdown and HTML alike: it has no report)."""
+    if args.format == "json":
+        write(args, json.dumps(data, indent=2))
     else:
-        for key, value in data.items():
-            print(f"{key}: {value}")
+        write(args, "\n".join(f"{key}: {value}" for key, value in data.items()))
 
 
 def _export(args) -> int:
@@ -227,7 +225,7 @@ def _evaluate(args, task, export_dir: Path):
     from quantize import evaluate  # noqa: PLC0415
 
     report = evaluate(task, export_dir, runs=args.runs, threads=tuple(args.threads), backend=args.interpreter)
-    print(render(report, args.report))
+    emit(args, report, inputs=(export_dir,))
     return report
 
 
@@ -256,12 +254,11 @@ def main(argv=None) -> int:
     from migrate.errors import CkptkitError  # noqa: PLC0415
 
     args = _parser().parse_args(argv)
-    if not args.debug:
-        logging.getLogger("ckptkit").setLevel(logging.WARNING)
+    console.log_to_stderr("ckpt-quantize", args.quiet)
     if (args.model_dir is None) == (args.keras_model is None):
-        print("ckpt-quantize: give exactly one model: --model-dir (a ckpt-finetune run) or --keras-model",
+        print("ckpt-quantize: error: give exactly one model: --model-dir (a ckpt-finetune run) or --keras-model",
               file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     return run_guarded("ckpt-quantize", args, (CkptkitError,))
 
 

@@ -16,7 +16,7 @@ from ._render_convert import convert_text, mapping_text
 from ._tree import scope_tree, walk
 from ._zoo import REUSED, STATUSES, ZooReport, ZooRow
 
-FORMATS = ("table", "markdown", "json")
+FORMATS = ("text", "markdown", "json")  # and "html"; "table" is the old name of "text"
 
 # Report kind -> text/Markdown renderer.  A new kind adds one line here (and joins
 # _load._BUILT_IN); its HTML page falls back to this Markdown.
@@ -50,8 +50,9 @@ def _plain(value):
     return value
 
 
-def render(report, fmt: str = "table", depth: int = 2) -> str:
+def render(report, fmt: str = "text", depth: int = 2) -> str:
     """``fmt``: one of FORMATS, or "html" (a self-contained page)."""
+    fmt = "text" if fmt == "table" else fmt
     if fmt == "json":
         return json.dumps(to_data(report), indent=2, allow_nan=False, default=str)
     if fmt == "html":

@@ -50,7 +50,7 @@ class TransferReport:
     batch_size: int
     finetuned: TransferRun
     random: TransferRun
-    budget_seconds: float | None = None  # the fine-tuned run's training-time budget, when one was set
+    budget_seconds: float | None = None  # a training-time budget to report against: shown, never a failure
     target: float | None = None  # the test metric the fine-tuned run must reach, when one was set
     notes: tuple[str, ...] = field(default_factory=tuple)
 
@@ -69,7 +69,8 @@ class TransferReport:
         budget = None if self.budget_seconds is None else self.finetuned.train_seconds <= self.budget_seconds
         target = None if self.target is None else a is not None and a >= self.target
         beats = gain is not None and gain > 0
-        passed = beats and budget is not False and target is not False
+        # Wall-clock time depends on the machine's load, not on the result: reported beside the checks only.
+        passed = beats and target is not False
         derived = {"gain": gain, "beats_random": beats, "within_budget": budget, "reaches_target": target,
                    "passed": passed}
         for name, value in derived.items():
@@ -96,8 +97,8 @@ def transfer_text(r: TransferReport, markdown: bool) -> str:
     lines += [tabulate(rows, headers, tablefmt=style), ""]
     checks = [["fine-tuned beats random", f"gain {_value(r.gain)}", _verdict(r.beats_random)]]
     if r.budget_seconds is not None:
-        checks.append([f"trained within {r.budget_seconds:.0f} s", f"{r.finetuned.train_seconds:.0f} s",
-                       _verdict(r.within_budget)])
+        checks.append([f"trained within {r.budget_seconds:.0f} s (reported, not a check)",
+                       f"{r.finetuned.train_seconds:.0f} s", _verdict(r.within_budget)])
     if r.target is not None:
         checks.append([f"test {r.metric} >= {r.target:g}", _value(r.finetuned.test_metric),
                        _verdict(r.reaches_target)])

@@ -8,7 +8,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-REFERENCE = REPO.parent / "shared" / "reference"
+# Real facts the tests check against, committed with the project (each file starts with its provenance):
+# zoo listings beside the fixture generators that imitate them, OD API pipeline.configs under tests/data.
+LISTINGS = REPO / "fixtures" / "_data" / "zoo_listings"
+CONFIGS = REPO / "tests" / "data" / "configs"
 
 
 @pytest.fixture(scope="session")
@@ -70,9 +73,9 @@ def copy_entry(zoo, tmp_path):
 
 
 def reference_listing(name: str) -> dict[str, tuple[tuple[int, ...], str]]:
-    """A real zoo listing from shared/reference: name -> (shape, dtype)."""
+    """A real zoo listing (fixtures/_data/zoo_listings): name -> (shape, dtype)."""
     out = {}
-    for line in (REFERENCE / "zoo-listings" / name).read_text().splitlines():
+    for line in (LISTINGS / name).read_text().splitlines():
         if line.startswith("#") or not line.strip():
             continue
         tensor, shape, dtype = line.split("\t")

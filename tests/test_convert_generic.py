@@ -15,16 +15,20 @@ from migrate._select import SelectOptions
 from migrate.cli import main
 
 SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
+COUNTER = "save_counter" + SUFFIX
 
 
 def restore_mirror(tf, out_dir):
-    """Restore into a tf.Module tree mirroring the object graph; assert every value is consumed."""
+    """Restore into a tf.Module tree mirroring the object graph, as a client does: ``Checkpoint.restore``
+    (which creates ``save_counter`` and binds it) with both assertions; and ``Checkpoint.save`` of the same
+    objects writes the same keys.  Returns every restored value but the counter."""
     path = tf.train.latest_checkpoint(str(out_dir))
     ref = tf.train.load_checkpoint(path)
     shapes, dtypes = ref.get_variable_to_shape_map(), ref.get_variable_to_dtype_map()
+    assert COUNTER in shapes and dtypes[COUNTER] == tf.int64  # what Checkpoint.save writes and restore requires
     root, variables = {}, {}
     for key in shapes:
-        if key == "_CHECKPOINTABLE_OBJECT_GRAPH":
+        if key in ("_CHECKPOINTABLE_OBJECT_GRAPH", COUNTER):
             continue
         parts = object_path(key)
         holder = root
@@ -32,7 +36,12 @@ def restore_mirror(tf, out_dir):
             holder = holder.setdefault(part, {})
         variables[key] = holder[parts[-1]] = tf.Variable(tf.zeros(shapes[key], dtypes[key]))
     children = {name: _modules(tf, sub) if isinstance(sub, dict) else sub for name, sub in root.items()}
-    tf.train.Checkpoint(**children).read(path).assert_consumed()
+    checkpoint = tf.train.Checkpoint(**children)
+    status = checkpoint.restore(path)
+    status.assert_consumed()
+    status.assert_existing_objects_matched()
+    own = checkpoint.save(str(out_dir.parent / "tf-own" / "ckpt"))
+    assert {k for k, _ in tf.train.list_variables(own)} == set(shapes)
     return {key: v.numpy() for key, v in variables.items()}
 
 
@@ -47,7 +56,7 @@ def _modules(tf, tree):
 def test_generic_roundtrip(name, zoo, tmp_path, tf):
     report = convert(zoo[name], tmp_path / "out")
     restored = restore_mirror(tf, tmp_path / "out")
-    assert report.verified == len(restored) > 0
+    assert report.verified == len(restored) + 1 and restored  # + save_counter
     with open_checkpoint(zoo[name]) as source:
         for key, value in restored.items():
             item = next(m for m in report.mapping.mapped if m.target == key)
@@ -113,9 +122,9 @@ def test_shards_are_linked_and_output_is_complete(zoo, tmp_path):
 
 def test_existing_output_needs_overwrite(zoo, tmp_path, capsys):
     src, out = str(zoo["vgg_16_v1"]), str(tmp_path / "out")
-    assert main(["convert", src, out, "--report", "json"]) == 0
+    assert main(["convert", src, out, "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["mapping"]["summary"]["mapped"] == 33 and data["verified"] == 33
+    assert data["mapping"]["summary"]["mapped"] == 33 and data["verified"] == 33 + 1  # + save_counter
     assert main(["convert", src, out]) == 2
     assert "output exists; pass --overwrite" in capsys.readouterr().err
     assert main(["convert", src, out, "--overwrite", "--copy"]) == 0

@@ -63,12 +63,12 @@ class MobileNetTask:
 
 
 def reference(converted):
-    """The converted model, restored the plain TF2 way: every value as the checkpoint holds it."""
+    """The converted model, restored the way a TF2 client does: every value as the checkpoint holds it."""
     from migrate._tf import tensorflow, tf_keras
 
     keras = tf_keras()
     model = keras.applications.MobileNet(input_shape=(32, 32, 3), alpha=0.25, weights=None, classes=1001)
-    tensorflow().train.Checkpoint(model=model).read(str(converted / "ckpt-0")).assert_consumed()
+    tensorflow().train.Checkpoint(model=model).restore(str(converted / "ckpt-0")).assert_consumed()
     return {v.name.split(":")[0]: v.numpy() for v in model.variables}
 
 

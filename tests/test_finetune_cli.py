@@ -18,7 +18,7 @@ import pytest
 from finetune.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
-SMALL_EVAL = ["--image-size", "64", "--depth-multiplier", "0.25", "--eval-batch-size", "4", "--report", "json"]
+SMALL_EVAL = ["--image-size", "64", "--depth-multiplier", "0.25", "--eval-batch-size", "4", "--format", "json"]
 SMALL = SMALL_EVAL + ["--batch-size", "4", "--quiet"]
 
 

@@ -12,9 +12,8 @@ from finetune.config import (
 )
 from migrate.errors import CkptkitError
 
-from conftest import REFERENCE
+from conftest import CONFIGS
 
-CONFIGS = REFERENCE / "configs"
 SSD_V1 = CONFIGS / "ssd_mobilenet_v1_coco_2018_01_28.pipeline.config"
 FASTER_RCNN = CONFIGS / "faster_rcnn_inception_v2_coco_2018_01_28.pipeline.config"
 TF2_SSD = CONFIGS / "tf2_ssd_mobilenet_v2_320x320_coco17_tpu-8.source_config_from_tensorflow_models.config"

@@ -14,7 +14,7 @@ import pytest
 
 import fixtures
 
-LISTINGS = Path(fixtures.__file__).parent / "_data" / "zoo_listings"
+from conftest import LISTINGS
 TF2_ENTRIES = ("tf2_object", "tf2_object_legacy_adam", "keras_h5", "keras_h5_full", "saved_model")
 TF1_ENTRIES = tuple(n for n in fixtures.NAMES if n not in TF2_ENTRIES)
 NOT_ZOO_LAYOUT = ("vgg_16_v1", "bert_tiny", "sharded")

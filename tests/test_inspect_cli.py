@@ -31,7 +31,7 @@ def test_json_contract(zoo, capsys):
     assert data["totals"]["bytes"] == sum(t["bytes"] for t in data["tensors"])
 
 
-@pytest.mark.parametrize("fmt", ["table", "markdown"])
+@pytest.mark.parametrize("fmt", ["text", "markdown"])
 def test_text_formats_show_everything(zoo, capsys, fmt):
     assert main(["inspect", str(zoo["resnet_v1_50_small"]), "--format", fmt, "--depth", "2"]) == 0
     out = capsys.readouterr().out

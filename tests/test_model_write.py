@@ -21,6 +21,7 @@ from migrate._formats._bundle import OBJECT_GRAPH_KEY
 from migrate._model_convert import expected_value, verify_written, write_model
 from migrate._plan import plan_model, require_complete
 from migrate._select import SelectOptions
+from migrate._staging import write_state_file
 from migrate._targets import TargetSpec, build
 from migrate._verify import VerificationError
 
@@ -48,13 +49,17 @@ def _plan(reader, restore="full", classes=None):
 
 
 def _tf_reference(tf, plan, reader, directory: Path, layout: str) -> Path:
-    """TensorFlow's own output for the same values: assign, then save with TF / tf_keras."""
+    """TensorFlow's own output for the same values: assign, then save as a client does: ``Checkpoint.save``
+    (with its ``save_counter``) of the root the OD API restores from (``model``, and ``feature_extractor`` for
+    a classification fine-tune checkpoint), or tf_keras' ``save_weights``."""
     for target, item in plan.planned.items():
         variable = plan.weights[target].variable
         variable.assign(expected_value(reader, item, variable.shape))
     directory.mkdir()
     if layout == "object":
-        return Path(tf.train.Checkpoint(model=plan.model).write(str(directory / "ckpt-0")))
+        root = tf.train.Checkpoint(model=plan.model)
+        root.feature_extractor = plan.model  # after ``model`` (keyword arguments are sorted): keys stay model/...
+        return Path(root.save(str(directory / "ckpt")))
     path = directory / ("weights.h5" if layout == "h5" else "ckpt-0")
     plan.model.save_weights(str(path))
     return path
@@ -98,34 +103,68 @@ def test_bundle_matches_tensorflows_saver(zoo, tmp_path, tf, fixture, restore, c
     assert Path(f"{path}.data-00000-of-00001").read_bytes() == Path(f"{reference}.data-00000-of-00001").read_bytes()
     # every planned target once; a left-out head written with the built model's initial values (compared above)
     assert sorted(w.target for w in written.values() if w.target) == sorted(plan.planned)
-    assert sum(w.target is None for w in written.values()) == len(plan.report.left_out_target)
+    untargeted = {k for k, w in written.items() if w.target is None}
+    counter = {"save_counter/.ATTRIBUTES/VARIABLE_VALUE"} if layout == "object" else set()
+    assert counter <= untargeted and len(untargeted - counter) == len(plan.report.left_out_target)
+
+
+# Each client's own idiom for each layout (issue 11): what TF2 code, Keras and the OD API's fine-tune loader
+# (model_lib_v2.load_fine_tune_checkpoint: Checkpoint(**restore_from_objects(type)).restore(p).expect_partial()
+# .assert_existing_objects_matched()) call.  Each takes a fresh model and the written path.
+def _checkpoint_restore(tf, model, path):
+    status = tf.train.Checkpoint(model=model).restore(str(path))
+    status.assert_existing_objects_matched()
+    status.assert_consumed()  # nothing extra in the file: the alias is the same node, the counter is bound
+
+
+def _od_api_classification(tf, model, path):  # SSDMetaArch.restore_from_objects('classification')
+    tf.train.Checkpoint(feature_extractor=model).restore(str(path)).expect_partial().assert_existing_objects_matched()
+
+
+def _checkpoint_manager(tf, model, path):
+    checkpoint = tf.train.Checkpoint(model=model)
+    manager = tf.train.CheckpointManager(checkpoint, str(Path(path).parent), max_to_keep=1)
+    assert manager.latest_checkpoint == str(path)
+    checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+
+
+def _load_weights(tf, model, path):
+    status = model.load_weights(str(path))
+    status.assert_existing_objects_matched()
+    status.assert_consumed()
+
+
+CLIENTS = {"object": [_checkpoint_restore, _od_api_classification, _checkpoint_manager],
+           "weights": [_load_weights], "h5": [lambda tf, model, path: model.load_weights(str(path))]}
 
 
 @pytest.mark.parametrize("fixture,restore,classes", CASES)
 def test_restores_into_a_fresh_model(zoo, tmp_path, tf, fixture, restore, classes):
-    """Object layout with Checkpoint(model=m).read, weights layout with load_weights, h5 with load_weights."""
+    """Every layout restores with each of its clients' idioms, and holds the planned values."""
     with open_checkpoint(zoo[fixture]) as reader:
         plan = _plan(reader, restore, classes)
         paths = {}
-        for layout in ("object", "weights", "h5"):
+        for layout in CLIENTS:
             (tmp_path / layout).mkdir()
             paths[layout], written = write_model(plan, reader, tmp_path / layout, layout, "ckpt-0")
             verify_written(written, paths[layout], layout)
+            if layout != "h5":
+                write_state_file(tmp_path / layout, "ckpt-0")
         for layout, path in paths.items():
-            model = build(plan.target)
-            if layout == "object":
-                tf.train.Checkpoint(model=model).read(str(path)).assert_existing_objects_matched()
-            elif layout == "weights":
-                model.load_weights(str(path)).assert_existing_objects_matched()
-            else:
-                model.load_weights(str(path))
-            restored = {v.name: v.numpy() for v in model.weights}
-            for target, item in plan.planned.items():
-                got = restored.pop(plan.weights[target].variable.name)
-                assert got.tobytes() == expected_value(reader, item, got.shape).tobytes(), (layout, target)
-            initial = {v.name: v.numpy().tobytes() for v in plan.model.weights}
-            assert {k: v.tobytes() for k, v in restored.items()} == {k: initial[k] for k in restored}
-            assert len(restored) == len(plan.report.left_out_target)
+            for client in CLIENTS[layout]:
+                model = build(plan.target)
+                client(tf, model, path)
+                _assert_planned_values(reader, plan, model, (layout, client.__name__))
+
+
+def _assert_planned_values(reader, plan, model, where) -> None:
+    restored = {v.name: v.numpy() for v in model.weights}
+    for target, item in plan.planned.items():
+        got = restored.pop(plan.weights[target].variable.name)
+        assert got.tobytes() == expected_value(reader, item, got.shape).tobytes(), (where, target)
+    initial = {v.name: v.numpy().tobytes() for v in plan.model.weights}
+    assert {k: v.tobytes() for k, v in restored.items()} == {k: initial[k] for k in restored}, where
+    assert len(restored) == len(plan.report.left_out_target), where
 
 
 @pytest.mark.parametrize("fixture,classes", [("mobilenet_v2_small", None), ("mobilenet_v1_small", 1000)])

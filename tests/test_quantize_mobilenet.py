@@ -28,7 +28,7 @@ def test_finetuned_mobilenet_through_ckpt_quantize_run(tmp_path, capsys):
                                            "--learning-rate", "0.001", "--quiet"]]) == 0
     capsys.readouterr()
     code = main([str(a) for a in ["run", "--model-dir", run, *flags, "--prune-steps", "20", "--qat-steps", "10",
-                                  "--int8-io", "--out", tmp_path / "q", "--report", "json"]])
+                                  "--int8-io", "--out", tmp_path / "q", "--format", "json"]])
     out = capsys.readouterr().out
     assert code == 0
     report = json.loads(out)

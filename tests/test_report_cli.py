@@ -14,7 +14,7 @@ from reports import (
     ParityReport, ShapeMismatch, TensorInfo, TensorStats, ZooReport, ZooRow, render, to_data, totals_of,
 )
 from reports._diff import CATEGORIES, ReportDiff, diff_reports
-from reports._load import KINDS, ReportFormatError, from_data, register_kind
+from reports._load import ReportFormatError, from_data, register_kind
 from reports.cli import main
 
 ODD = "enc\u00f6der/<b>&\"q\"|x"
@@ -168,7 +168,7 @@ def write(tmp_path: Path, name: str, report) -> Path:
 
 
 @pytest.mark.parametrize("kind", sorted(EXAMPLES))
-@pytest.mark.parametrize("fmt", ["text", "md", "html", "json"])
+@pytest.mark.parametrize("fmt", ["text", "markdown", "html", "json"])
 def test_render_any_kind_in_any_format(tmp_path, capsys, kind, fmt):
     path = write(tmp_path, "r.json", EXAMPLES[kind]())
     assert main(["render", str(path), "--format", fmt]) == 0
@@ -178,7 +178,7 @@ def test_render_any_kind_in_any_format(tmp_path, capsys, kind, fmt):
     elif fmt == "html":
         assert out.startswith("<!DOCTYPE html>")
     else:
-        assert out.strip() and (out.startswith("# ") == (fmt == "md"))
+        assert out.strip() and (out.startswith("# ") == (fmt == "markdown"))
 
 
 def test_render_to_a_file_needs_overwrite_to_replace(tmp_path, capsys):
@@ -188,9 +188,9 @@ def test_render_to_a_file_needs_overwrite_to_replace(tmp_path, capsys):
     assert page.read_text(encoding="utf-8").count("<tr data-row") == len(zoo_rows())
     assert main(["render", str(path), "--format", "html", "-o", str(page)]) == 2
     assert "exists; pass --overwrite" in capsys.readouterr().err
-    assert main(["render", str(path), "--format", "md", "-o", str(page), "--overwrite"]) == 0
+    assert main(["render", str(path), "--format", "markdown", "-o", str(page), "--overwrite"]) == 0
     assert page.read_text(encoding="utf-8").startswith("# Zoo /zoo -> /out")
-    assert main(["render", str(path), "--format", "md", "-o", str(path), "--overwrite"]) == 2
+    assert main(["render", str(path), "--format", "markdown", "-o", str(path), "--overwrite"]) == 2
     assert "that is an input report" in capsys.readouterr().err
 
 
@@ -212,7 +212,7 @@ def test_zoo_diff_orders_regressions_first(tmp_path, capsys):
                    ("time", "d/model.ckpt"), ("added", "f/new.ckpt"), ("removed", "e/model.ckpt")]
     assert diff.of("new failure")[0].note == "now broken" and diff.totals_after["failed"] == 2
 
-    assert main(["diff", str(a), str(b), "--format", "md"]) == 1
+    assert main(["diff", str(a), str(b), "--format", "markdown"]) == 1
     text = capsys.readouterr().out
     assert text.index("## New failures (2)") < text.index("## Fixed (1)") < text.index("## Added (1)")
     assert "converted: 4 -> 4   failed: 1 -> 2   reused: 1 -> 2" in text
@@ -286,12 +286,13 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, case):
     assert expected in lines[0]
 
 
-def test_debug_shows_the_traceback(tmp_path):
+def test_debug_shows_the_traceback_and_keeps_the_exit_code(tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text("{")
     for argv in (["--debug", "render", str(bad)], ["render", str(bad), "--debug"]):
-        with pytest.raises(ReportFormatError, match="not JSON"):
-            main(argv)
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" in err and "ReportFormatError" in err and "not JSON" in err.splitlines()[-1]
 
 
 def test_console_script_runs_without_tensorflow(tmp_path):
@@ -304,5 +305,5 @@ def test_console_script_runs_without_tensorflow(tmp_path):
     assert done.returncode == 0, done.stderr
     script = Path(sys.executable).with_name("ckpt-report")
     if script.exists():  # installed by `make install` (pip install -e .)
-        done = subprocess.run([str(script), "render", str(path), "--format", "md"], capture_output=True, text=True)
+        done = subprocess.run([str(script), "render", str(path), "--format", "markdown"], capture_output=True, text=True)
         assert done.returncode == 0 and done.stdout.startswith("# Zoo /zoo -> /out")

@@ -44,7 +44,7 @@ def zoo_report(n: int = 24) -> ZooReport:
 
 # -- Markdown and text ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("fmt", ["markdown", "table"])
+@pytest.mark.parametrize("fmt", ["markdown", "text"])
 def test_zoo_text_has_totals_breakdowns_and_every_row(fmt):
     r = zoo_report()
     text = render(r, fmt)

@@ -12,7 +12,6 @@ from migrate import open_checkpoint
 from migrate._convert import convert
 from migrate._formats._objgraph import decode, keys_by_full_name
 from migrate._generic import source_value
-from migrate._mapping import Planned
 from migrate._plan import plan_model
 from migrate._rulesets import builtin
 from migrate._select import SelectOptions
@@ -182,7 +181,7 @@ def test_unknown_target(zoo, capsys):
     assert "no such tf_keras application; known:" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("flags,load", [(["--layout", "weights"], "prefix"), (["--format", "h5"], "h5")])
+@pytest.mark.parametrize("flags,load", [(["--layout", "weights"], "prefix"), (["--layout", "h5"], "h5")])
 def test_other_layouts_load_with_load_weights(zoo, tmp_path, tf, flags, load):
     from migrate.cli import main
 

@@ -6,6 +6,8 @@ import math
 import time
 from pathlib import Path
 
+from reports.console import progress
+
 from ._callbacks import Hooks, StopTraining
 from ._data import DataPosition
 from ._errors import EngineConfigError, TrainingDivergedError
@@ -76,12 +78,16 @@ class _Run:
     def execute(self) -> TrainReport:
         self._start()
         self.hooks("on_train_begin", self)
+        bar = progress(self.steps, "train", "step", quiet=None if self.chief else True, initial=self.step)
         try:
             while self.step < self.steps and not self.stopped_early:
                 self._one_step()
+                bar.update(self.step - bar.n)
         except StopTraining as stop:
             self.stop_reason = f"callback: {stop}"
             log.info("training stopped at step %d by a callback: %s", self.step, stop)
+        finally:
+            bar.close()
         self.hooks("on_epoch_end", self.data.epoch)
         if self.eval_step is not None and self.evaluated_at != self.step:
             self._evaluate(final=True)
@@ -178,7 +184,8 @@ class _Run:
         """Validation losses and the task's metrics; True when early stopping says stop."""
         dataset = self.eval_dataset_fn() if callable(self.eval_dataset_fn) else self.eval_dataset_fn
         sums, batches, first = {}, 0, None
-        for batch in dataset:
+        for batch in progress(_known_length(dataset), "validate", "batch", quiet=None if self.chief else True,
+                              leave=False, iterable=dataset):
             losses, outputs = self.eval_step(batch)
             for name, value in losses.items():
                 sums[name] = sums.get(name, 0.0) + float(value)
@@ -271,6 +278,13 @@ class _Run:
         self.summaries.close()
         if hasattr(self, "state"):
             self.state.close()
+
+
+def _known_length(dataset) -> int | None:
+    """The number of batches when tf.data knows it (None: unknown or infinite)."""
+    cardinality = getattr(dataset, "cardinality", None)
+    n = int(cardinality()) if cardinality else -1
+    return n if n >= 0 else None
 
 
 def _rates(acc: dict) -> tuple[float, float]:

@@ -21,13 +21,17 @@ from collections import deque
 from pathlib import Path
 
 from migrate import open_checkpoint
-from migrate.formats import OBJECT_GRAPH_KEY, VALUE_ATTRIBUTE, checkpoint_key, decode_object_graph, object_path
+from migrate.formats import (
+    OBJECT_GRAPH_KEY, SAVE_COUNTER, VALUE_ATTRIBUTE, checkpoint_key, decode_object_graph, object_path,
+)
 from migrate.errors import CkptkitError
 from reports import group_names
 
 from ._errors import RestoreError
 from ._freeze import variable_name
 from ._report import Mismatch, RestoreReport
+
+COUNTER_KEY = checkpoint_key([SAVE_COUNTER])  # Checkpoint.save's bookkeeping, not a weight: never "unused"
 
 CHECKPOINT_TYPES = {"classification": "backbone", "backbone": "backbone", "detection": "detection", "full": "full"}
 ROOT = "model"  # the converted checkpoint's root child: tf.train.Checkpoint(model=m)
@@ -63,7 +67,7 @@ def _saved_variables(checkpoint) -> tuple[Path, dict[str, tuple[str, tuple, str]
             saved = {key: (full_name, tuple(reader.spec(key).shape), reader.spec(key).dtype)
                      for node in decode_object_graph(reader.read(OBJECT_GRAPH_KEY).item())
                      for attribute, full_name, key in node.attributes
-                     if attribute == VALUE_ATTRIBUTE and key in keys}
+                     if attribute == VALUE_ATTRIBUTE and key in keys and key != COUNTER_KEY}
             return Path(reader.path), saved
     except RestoreError:
         raise

@@ -9,10 +9,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ._proto import LENGTH, VARINT, ProtoError, iter_fields
 from ._write import field_bytes, field_varint
 
 VALUE_ATTRIBUTE = "VARIABLE_VALUE"
+SAVE_COUNTER = "save_counter"  # the root's int64 counter Checkpoint.save adds and Checkpoint.restore requires
+
+
+def saved_counter() -> np.ndarray:
+    """The counter's value as ``Checkpoint.save`` writes it into its first checkpoint."""
+    return np.asarray(1, np.int64)
 
 
 @dataclass

@@ -11,7 +11,6 @@ float32`` wrote for that model (``float32.tflite``, ``saved_model/``,
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys

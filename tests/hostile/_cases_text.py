@@ -205,7 +205,7 @@ def zoo_symlinks_out_of_tree(box):
     os.symlink("/etc/passwd", box.inp / "model.ckpt.index")
 
 
-@case("zoo", "keras_h5", "ckpt-migrate zoo {in} {out} --jobs 1 --report json", None, exit=0,
+@case("zoo", "keras_h5", "ckpt-migrate zoo {in} {out} --jobs 1 --format json", None, exit=0,
       stdout=r'"converted": 5')
 def zoo_hostile_names(box):
     """Names with newlines, leading dots and dashes, non-UTF-8 bytes and 250 characters convert inside OUT."""

@@ -64,8 +64,9 @@ def refused_leftovers(before: dict[str, str], after: dict[str, str]) -> list[str
 def test_debug_shows_the_traceback(zoo, tmp_path):
     box = Sandbox(tmp_path / "box")
     CASES["data_missing"].prepare(box, zoo)
+    plain = run(["ckpt-migrate", "inspect", str(box.inp)], box)
     result = run(["ckpt-migrate", "--debug", "inspect", str(box.inp)], box)
-    assert result.returncode != 0 and "Traceback" in result.stderr
+    assert result.returncode == plain.returncode == 2 and "Traceback" in result.stderr
 
 
 @pytest.mark.parametrize("fixture", ["mobilenet_v1_small", "vgg_16_v1", "keras_h5", "tf2_object"])

@@ -49,7 +49,7 @@ def _train_command(box: Sandbox, steps: int, every: int) -> list[str]:
             "--feature-extractor", "mobilenet_v1", "--label-map-path", str(box.inp / "label_map.pbtxt"),
             "--train-input-path", str(box.inp / "train.record"), "--image-size", "64", "--depth-multiplier", "0.25",
             "--batch-size", "4", "--num-steps", str(steps), "--checkpoint-every", str(every), "--quiet",
-            "--report", "json"]
+            "--format", "json"]
 
 
 def _listed_checkpoints(model_dir: Path) -> list[Path]:

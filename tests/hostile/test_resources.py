@@ -48,7 +48,7 @@ def _assert_refused(result, pattern: str) -> None:
     assert len(result.stderr_lines) == 1 and re.search(pattern, result.stderr_lines[0]), result.stderr
 
 
-@pytest.mark.parametrize("flags", [[], ["--copy"], ["--target", "auto"], ["--target", "auto", "--format", "h5"]],
+@pytest.mark.parametrize("flags", [[], ["--copy"], ["--target", "auto"], ["--target", "auto", "--layout", "h5"]],
                          ids=["generic-link", "generic-copy", "auto", "auto-h5"])
 def test_disk_full(zoo, tmp_path, flags):
     box = _box(zoo, tmp_path)
