@@ -100,7 +100,7 @@ def _into_model(reader, tmp: Path, target, rules, restore, layout, options, pari
     report = ConvertReport(source, output, plan.target.spec, layout, plan.report, verified,
                            {p.name: "written" for p in sorted(tmp.iterdir()) if ".data-" in p.name or p.suffix == ".h5"},
                            0, written, 0.0, parity_report)
-    if parity_report is not None and not parity_report.passed:
+    if parity_report is not None and parity_report.verdict == "failed":  # inconclusive: verified output, kept
         from ._parity import ParityError  # noqa: PLC0415
 
         worst = max(parity_report.outputs + parity_report.layers, key=lambda e: e.max_rel)

@@ -3,9 +3,17 @@
 The TF1 side is the source's ``.meta`` graph when it is there, else the known
 slim builder named by the rule set.  Its variables are restored from the
 source checkpoint itself (EMA shadows with --use-ema).  Outputs are compared
-as max absolute error and that error relative to the output's largest value;
-with ``layers`` every mapped convolution/matmul output is compared too, in the
-target's layer order, so a failure names the first layer that diverges.
+as max absolute error and that error relative to the output's largest value,
+and so is every mapped convolution/matmul output, in the target's layer order,
+so a failure names the first layer that diverges.
+
+Agreement proves something only where the compared values depend on the
+input: a network with dead or collapsed activations gives the same output for
+every image, and any two such networks agree.  Each comparison therefore
+records how far the reference moves across the inputs (``spread``) and its
+share of zeros; an output that does not move makes the verdict
+``inconclusive``, never ``passed``.  Per-layer comparisons catch a wrong
+network (a stride in another place changes a layer's shape) even then.
 """
 from __future__ import annotations
 
@@ -23,6 +31,8 @@ from ._select import EMA_SUFFIX
 from .errors import CkptkitError
 
 THRESHOLD = 1e-4
+MIN_SPREAD = 1e-3  # below this (relative) the output does not depend on the input: agreement proves nothing
+INPUTS = "4 images {size}x{size} in [-1, 1]: 2 uniform noise (seed 0), a colour ramp, colour blocks"
 _COMPUTE_OPS = {"Conv2D", "DepthwiseConv2dNative", "MatMul"}
 _TF_ACTIVATIONS = {"relu": "Relu", "relu6": "Relu6", "sigmoid": "Sigmoid", "tanh": "Tanh", "softmax": "Softmax"}
 
@@ -38,6 +48,8 @@ class ParityError(CkptkitError, RuntimeError):
 
 
 def run_parity(reader, plan, options, layers: bool = False, threshold: float = THRESHOLD) -> ParityReport:
+    """Run the TF1 reference and the converted model on the same inputs.  Every mapped layer is compared;
+    ``layers`` lists all of them in the report (else only the divergent ones)."""
     from ._tf import tensorflow, tf_keras  # noqa: PLC0415
 
     tf, keras = tensorflow(), tf_keras()
@@ -46,10 +58,11 @@ def run_parity(reader, plan, options, layers: bool = False, threshold: float = T
     if not config:
         raise CkptkitError(f"rule set {plan.ruleset.name!r} has no parity reference for {detect(specs).name}; rerun without --parity")
     size = plan.model.input_shape[1] or 224
+    images = parity_images(size)
     graph, inputs, output, reference = _tf1_graph(tf, reader, config, substitute(config.get("builder_args", {}),
-                                                                                derive(plan.ruleset.derive, specs)), size)
-    images = np.random.default_rng(0).uniform(-1.0, 1.0, (2, size, size, 3)).astype(np.float32)
-    pairs = _layer_pairs(graph, plan) if layers else []
+                                                                                derive(plan.ruleset.derive, specs)),
+                                                  size, len(images))
+    pairs = _layer_pairs(graph, plan)
     with tf.compat.v1.Session(graph=graph) as sess:
         _restore(tf, sess, graph, reader, options.use_ema)
         fetched = sess.run([output] + [t for _, t in pairs], {inputs: images})
@@ -59,23 +72,48 @@ def run_parity(reader, plan, options, layers: bool = False, threshold: float = T
     ours = probe(images, training=False)
     ours = [np.asarray(o) for o in (ours if isinstance(ours, (list, tuple)) else [ours])]
     errors = [_error(name, ref, got) for name, ref, got in zip(keras_names, fetched, ours)]
-    first = next((e.name for e in errors[1:] if e.max_rel > threshold), None)
-    passed = errors[0].max_rel <= threshold and first is None  # a divergent layer fails even if outputs agree
-    explanation = plan.ruleset.notes.get(plan.target.spec)
-    if not np.any(fetched[0]):
-        passed, explanation = False, "the reference output is all zeros: parity proves nothing on these inputs"
-    return ParityReport(reference, f"2 images {size}x{size}, uniform(-1, 1), seed 0", (errors[0],), tuple(errors[1:]),
-                        threshold, passed, (first or errors[0].name) if not passed else None,
-                        explanation if not passed else None)
+    verdict, first, reason = _verdict(errors, threshold, len(images))
+    note = plan.ruleset.notes.get(plan.target.spec) if verdict == "failed" else None
+    shown = errors[1:] if layers else [e for e in errors[1:] if not e.max_rel <= threshold]
+    return ParityReport(reference, INPUTS.format(size=size), (errors[0],), tuple(shown), threshold,
+                        verdict == "passed", first, reason or note, verdict)
 
 
-def _tf1_graph(tf, reader, config: dict, args: dict, size: int):
+def parity_images(size: int) -> np.ndarray:
+    """Inputs that differ in what a network sees: fine texture (two noise images), a smooth colour ramp and
+    flat colour blocks with hard edges, in the [-1, 1] range slim and Keras models are fed."""
+    rng = np.random.default_rng(0)
+    noise = rng.uniform(-1.0, 1.0, (2, size, size, 3))
+    y, x = np.mgrid[0:size, 0:size] / max(size - 1, 1)
+    ramp = np.stack([2 * x - 1, 2 * y - 1, 1 - x - y], axis=-1)
+    cells = (np.floor(x * 4) + 2 * np.floor(y * 4)) % 3
+    blocks = np.stack([cells - 1, 1 - cells, (cells == 1) * 2.0 - 1], axis=-1)
+    return np.concatenate([noise, ramp[None], blocks[None]]).astype(np.float32)
+
+
+def _verdict(errors: list[LayerError], threshold: float, count: int) -> tuple[str, str | None, str | None]:
+    """(verdict, first divergent comparison, why it is inconclusive); NaN never passes."""
+    output = errors[0]
+    divergent = next((e for e in errors[1:] if not e.max_rel <= threshold), None)
+    if divergent is not None or not output.max_rel <= threshold:
+        return "failed", (divergent or output).name, None
+    if not (output.spread or 0.0) >= MIN_SPREAD:
+        live = sum((e.spread or 0.0) >= MIN_SPREAD for e in errors[1:])
+        return "inconclusive", None, (
+            f"the reference output {output.name} does not depend on its input: it moves by {output.spread or 0:.2g} "
+            f"of its largest value across {count} different images ({output.zero_fraction or 0:.0%} zeros), so any "
+            f"two networks agree on it; dead or collapsed activations (untrained or damaged weights?). "
+            f"{live} of {len(errors) - 1} compared layers do depend on the input and agree")
+    return "passed", None, None
+
+
+def _tf1_graph(tf, reader, config: dict, args: dict, size: int, count: int):
     """The reference graph: the named builder in inference mode, else the source's .meta graph."""
     graph = tf.Graph()
     with graph.as_default(), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*layer.apply.*")  # tf_slim on TF 2.x; harmless
         if config.get("builder"):
-            inputs = tf.compat.v1.placeholder(tf.float32, [2, size, size, 3], name="parity_images")
+            inputs = tf.compat.v1.placeholder(tf.float32, [count, size, size, 3], name="parity_images")
             module_name, _, attr = config["builder"].rpartition(".")
             output = getattr(importlib.import_module(module_name), attr)(inputs, **args)
             output = output[0] if isinstance(output, tuple) else output
@@ -86,13 +124,6 @@ def _tf1_graph(tf, reader, config: dict, args: dict, size: int):
         tf.compat.v1.train.import_meta_graph(str(meta), clear_devices=True)
         inputs = graph.get_operation_by_name(config["input"]).inputs[0]
         return graph, inputs, graph.get_tensor_by_name(config["output"] + ":0"), "meta graph"
-
-
-def _input_size(inputs, model) -> int:
-    dims = inputs.shape.as_list() if inputs.shape.rank else []
-    if len(dims) == 4 and dims[1]:
-        return dims[1]
-    return model.input_shape[1] or 224
 
 
 def _restore(tf, sess, graph, reader, use_ema: bool) -> None:
@@ -154,7 +185,10 @@ def _error(name: str, reference, got) -> LayerError:
     out = np.asarray(got, dtype=np.float64).reshape(got.shape[0], -1)
     if ref.shape[1] == out.shape[1] + 1:  # 1001 background-inclusive logits vs 1000
         ref = ref[:, 1:]
-    if ref.shape != out.shape:
-        return LayerError(name, float("inf"), float("inf"))
+    scale = max(float(np.max(np.abs(ref))), 1e-12) if ref.size else 1.0
+    spread = float(np.max(ref.max(axis=0) - ref.min(axis=0))) / scale if ref.size else 0.0
+    zeros = float(np.mean(ref == 0)) if ref.size else 1.0
+    if ref.shape != out.shape or not (np.isfinite(ref).all() and np.isfinite(out).all()):
+        return LayerError(name, float("inf"), float("inf"), spread, zeros)
     diff = float(np.max(np.abs(ref - out))) if ref.size else 0.0
-    return LayerError(name, diff, diff / max(float(np.max(np.abs(ref))), 1e-12))
+    return LayerError(name, diff, diff / scale, spread, zeros)

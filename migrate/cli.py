@@ -38,7 +38,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="object (default): restores with tf.train.Checkpoint(model=m); weights: with "
                            "m.load_weights(prefix); h5: Keras HDF5 weights (model target only)")
     conv.add_argument("--parity", action="store_true", help="run the TF1 model and the converted one on the same inputs")
-    conv.add_argument("--parity-layers", action="store_true", help="with --parity: compare every mapped layer too")
+    conv.add_argument("--parity-layers", action="store_true",
+                      help="with --parity: list every compared layer (all are compared; by default only divergent "
+                           "ones are listed)")
     conv.add_argument("--overwrite", action="store_true", help="replace an existing output (and --output file)")
     conv.add_argument("--copy", action="store_true", help="generic: copy data shards instead of hard-linking them")
     console.report_flags(conv)
@@ -148,6 +150,9 @@ def _convert(args) -> int:
             raise
         bar.update(len(stages) - bar.n)
     emit(args, report, inputs=(args.source,))
+    if report.parity is not None and report.parity.verdict != "passed":  # inconclusive: nothing was proved
+        print(f"ckpt-migrate: parity {report.parity.verdict}: {report.parity.explanation}", file=sys.stderr)
+        return EXIT_FINDINGS
     return EXIT_OK
 
 

@@ -65,6 +65,13 @@ class LayerError:
     name: str
     max_abs: float
     max_rel: float
+    # What makes the comparison worth something: how far the reference moves across the test inputs (relative
+    # to its largest value; ~0: it does not depend on its input) and its share of exact zeros (dead units).
+    spread: float | None = None
+    zero_fraction: float | None = None
+
+
+PARITY_VERDICTS = ("passed", "failed", "inconclusive")
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,13 @@ class ParityReport:
     passed: bool = True
     first_divergence: str | None = None
     explanation: str | None = None
+    # passed | failed | inconclusive (the outputs do not depend on the inputs: agreement proves nothing);
+    # None in reports written before it existed: read from ``passed``.
+    verdict: str | None = None
+
+    def __post_init__(self):
+        if self.verdict is None:
+            object.__setattr__(self, "verdict", "passed" if self.passed else "failed")
 
 
 @dataclass(frozen=True)

@@ -101,7 +101,7 @@ def _row_changes(a: ZooRow, b: ZooRow, parity_tol: float, time_tol: float) -> li
     if moved and "failed" not in (a.status, b.status):
         out.append(Change("mapping", b.source, _fields_text(a, moved), _fields_text(b, moved)))
     if _parity_moved(a, b, parity_tol):
-        note = "" if a.parity_passed == b.parity_passed else _passed_note(b.parity_passed)
+        note = "" if a.parity_verdict == b.parity_verdict else _verdict_note(b.parity_verdict)
         out.append(Change("parity", b.source, _number(a.parity_max_rel), _number(b.parity_max_rel), note))
     if abs(b.seconds - a.seconds) > max(TIME_FLOOR, time_tol * a.seconds):
         note = f"{(b.seconds - a.seconds) / a.seconds:+.0%}" if a.seconds else ""
@@ -110,13 +110,14 @@ def _row_changes(a: ZooRow, b: ZooRow, parity_tol: float, time_tol: float) -> li
 
 
 def _parity_moved(a: ZooRow, b: ZooRow, tol: float) -> bool:
-    if a.parity_passed != b.parity_passed or (a.parity_max_rel is None) != (b.parity_max_rel is None):
+    if a.parity_verdict != b.parity_verdict or (a.parity_max_rel is None) != (b.parity_max_rel is None):
         return True
     return a.parity_max_rel is not None and abs(b.parity_max_rel - a.parity_max_rel) > tol
 
 
-def _passed_note(passed: bool | None) -> str:
-    return {True: "parity now passes", False: "parity now FAILS", None: "parity not run"}[passed]
+def _verdict_note(verdict: str | None) -> str:
+    return {"passed": "parity now passes", "failed": "parity now FAILS", "inconclusive": "parity now INCONCLUSIVE",
+            None: "parity not run"}.get(verdict, f"parity now {verdict}")
 
 
 def _arrow(a, b) -> str:

@@ -216,10 +216,14 @@ def _rows_table(rows) -> str:
     return f'<div class="table-wrap"><table id="rows">\n<thead><tr>{heads}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table></div>'
 
 
+_PARITY_TITLES = {"failed": "above the parity threshold",
+                  "inconclusive": "the output does not depend on the input: agreement proves nothing"}
+
+
 def _row(row: ZooRow) -> str:
-    parity = "" if row.parity_max_rel is None else f"{row.parity_max_rel:.3g}"
-    if row.parity_passed is False:
-        parity = f'<span class="bad" title="above the parity threshold">{parity} FAIL</span>'
+    parity = esc(row.parity_text())
+    if row.parity_verdict in _PARITY_TITLES:
+        parity = f'<span class="bad" title="{_PARITY_TITLES[row.parity_verdict]}">{parity}</span>'
     reason = ""
     if row.reason or row.reason_kind:
         kind = f"<strong>{esc(row.reason_kind)}</strong>: " if row.reason_kind else ""
@@ -229,7 +233,7 @@ def _row(row: ZooRow) -> str:
         _td(esc(row.format or ""), cls="nowrap"), _td(_path(row.architecture or "")),
         _num(_opt(row.parameters, human_count), row.parameters, title=row.parameters),
         _num(_opt(row.bytes, human_bytes), row.bytes, title=row.bytes),
-        _td(_path(row.target or "")),
+        _td(esc(row.target_text()) if row.fallback else _path(row.target or "")),
         _num(_opt(row.mapped, str), row.mapped), _num(_opt(row.unmapped, str), row.unmapped),
         _num(_opt(row.mismatched, str), row.mismatched),
         _num(parity or ("" if row.status == "failed" else '<span class="dim">not&nbsp;run</span>'), row.parity_max_rel,

@@ -136,11 +136,9 @@ def zoo_text(r: ZooReport, markdown: bool) -> str:
 
 def zoo_cells(row: ZooRow) -> list[str]:
     """One row of the checkpoint table as display text, in ZOO_COLUMNS order."""
-    parity = "" if row.parity_max_rel is None else f"{row.parity_max_rel:.3g}"
-    if row.parity_passed is False:
-        parity += " FAIL"
+    parity = row.parity_text()
     return [row.source, row.format or "", row.architecture or "", _opt(row.parameters, human_count),
-            _opt(row.bytes, human_bytes), row.target or "", _opt(row.mapped, str), _opt(row.unmapped, str),
+            _opt(row.bytes, human_bytes), row.target_text(), _opt(row.mapped, str), _opt(row.unmapped, str),
             _opt(row.mismatched, str), parity, f"{row.seconds:.2f} s", row.status, this_run_text(row),
             f"{row.reason_kind}: {row.reason}" if row.reason and row.reason_kind else row.reason or ""]
 

@@ -51,13 +51,20 @@ def convert_text(r: ConvertReport, markdown: bool) -> str:
            "shards: " + ", ".join(f"{name} ({kind})" for name, kind in r.shards.items())]
     if r.parity is not None:
         p = r.parity
-        verdict = "passed" if p.passed else f"FAILED (first divergence: {p.first_divergence})"
+        verdict = {"failed": f"FAILED (first divergence: {p.first_divergence})",
+                   "inconclusive": "INCONCLUSIVE (the output does not depend on the input)"}.get(p.verdict, p.verdict)
         out += ["", f"{head}Parity ({p.reference}, {p.inputs}): {verdict}"]
-        rows = [[e.name, f"{e.max_abs:.3g}", f"{e.max_rel:.3g}"] for e in p.outputs + p.layers]
-        out.append(tabulate(rows, ["output/layer", "max abs", "max rel"], tablefmt="github" if markdown else "simple"))
+        rows = [[e.name, f"{e.max_abs:.3g}", f"{e.max_rel:.3g}", _share(e.spread), _share(e.zero_fraction)]
+                for e in p.outputs + p.layers]
+        out.append(tabulate(rows, ["output/layer", "max abs", "max rel", "input spread", "zeros"],
+                            tablefmt="github" if markdown else "simple"))
         if p.explanation:
             out.append(p.explanation)
     return "\n".join(out + ["", mapping_text(r.mapping, markdown)])
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"
 
 
 def _by_rule(mapped) -> list[list]:

@@ -28,13 +28,28 @@ class ZooRow:
     reason_kind: str | None = None  # the error class, for the breakdown
     finished: str | None = None  # ISO-8601 UTC time the status was reached; None: not recorded (older runs)
     this_run: str | None = None  # converted | failed: done by this run; "reused": kept from an earlier run
+    parity_verdict: str | None = None  # passed | failed | inconclusive (ParityReport.verdict); None: not run
+    fallback: str | None = None  # converted generically: why the architecture's model target was not used
 
     def __post_init__(self):
+        if self.parity_verdict is None and self.parity_passed is not None:  # reports before the verdict existed
+            object.__setattr__(self, "parity_verdict", "passed" if self.parity_passed else "failed")
         # Reports before ``this_run`` existed wrote "skipped" for an entry converted by an earlier run
         # (only converted entries were ever reused): read it as what it was.
         if self.status == "skipped":
             object.__setattr__(self, "status", "converted")
             object.__setattr__(self, "this_run", REUSED)
+
+    def target_text(self) -> str:
+        """The target column: what it was converted into, and why not the model target when it fell back."""
+        return f"{self.target} ({self.fallback})" if self.fallback and self.target else self.target or ""
+
+    def parity_text(self) -> str:
+        """The parity column: the worst relative error and, unless it passed, the verdict."""
+        text = "" if self.parity_max_rel is None else f"{self.parity_max_rel:.3g}"
+        if self.parity_verdict in ("failed", "inconclusive"):
+            text += " FAIL" if self.parity_verdict == "failed" else " INCONCLUSIVE"
+        return text.strip()
 
     def reused(self) -> ZooRow:
         """This row as a later run reports it: the same status and finish time, marked as not redone."""

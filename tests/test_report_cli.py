@@ -221,8 +221,8 @@ def test_zoo_diff_orders_regressions_first(tmp_path, capsys):
 def test_zoo_diff_tolerances():
     rows = zoo_rows()
     new = list(rows)
-    new[0] = dataclasses.replace(rows[0], parity_max_rel=5e-5, parity_passed=True, seconds=10.4)
-    new[3] = dataclasses.replace(rows[3], parity_max_rel=2e-4, parity_passed=False)
+    new[0] = dataclasses.replace(rows[0], parity_max_rel=5e-5, parity_passed=True, parity_verdict="passed", seconds=10.4)
+    new[3] = dataclasses.replace(rows[3], parity_max_rel=2e-4, parity_passed=False, parity_verdict="failed")
     d = diff_reports(zoo_report(), zoo_report(new), parity_tolerance=1e-6)
     assert [(c.key, c.note) for c in d.of("parity")] == [("a/model.ckpt", ""), ("d/model.ckpt", "parity now FAILS")]
     assert not d.of("time")

@@ -22,6 +22,7 @@ SLOW = pytest.mark.slow
 # rule set -> cases (fixture, convert options); full-size fixtures are slow cases
 CASES = {
     "slim_mobilenet_v1": [
+        ("mobilenet_v1_shapes_legacy", {"options": SelectOptions(use_ema=True)}),  # trained: live activations
         ("mobilenet_v1_rmsprop_ema", {"options": SelectOptions(use_ema=True)}),
         ("mobilenet_v1_small", {}),
         ("ssd_mobilenet_v1_small", {"restore": "backbone"}),
@@ -35,6 +36,13 @@ CASES = {
     "slim_vgg": [pytest.param("vgg_16", {}, marks=SLOW)],
     "slim_inception_v3": [pytest.param("inception_v3", {}, marks=SLOW)],
 }
+
+
+# Untrained fixtures (initial values nudged once) whose activations fade before the output: every layer
+# agrees, but the output is the same for every image, so parity can only say inconclusive.  The others,
+# trained or with live activations, must pass.
+COLLAPSED = {"mobilenet_v1_rmsprop_ema", "mobilenet_v1_small", "ssd_mobilenet_v1_small", "mobilenet_v2_small",
+             "ssd_mobilenet_v2_small"}
 
 
 def _cases():
@@ -70,8 +78,8 @@ def test_convert_restore_compare_parity(ruleset, fixture, kwargs, any_zoo, tmp_p
     report = convert(zoo[fixture], out, target=TargetSpec("auto"), parity=True, parity_layers=True, **kwargs)
     assert report.mapping.rule_set == ruleset
     assert report.mapping.complete and report.verified == len(report.mapping.mapped) > 0
-    assert report.parity.passed and report.parity.layers, report.parity
-    assert all(e.max_rel <= 1e-4 for e in report.parity.layers)
+    assert report.parity.verdict == ("inconclusive" if fixture in COLLAPSED else "passed"), report.parity
+    assert report.parity.layers and all(e.max_rel <= 1e-4 for e in report.parity.layers)
     # an independent restore into a freshly built target model
     with open_checkpoint(zoo[fixture]) as reader:
         fresh_layer_names()

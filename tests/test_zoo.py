@@ -48,18 +48,22 @@ def test_mixed_zoo_completes_and_reports_failures(mixed_zoo, tmp_path):
     assert len(rows) == 7
     assert rows["broken/truncated"].status == "failed"
     assert "needs bytes up to" in rows["broken/truncated"].reason
-    assert rows["vgg_16.ckpt"].status == "failed" and rows["vgg_16.ckpt"].mismatched > 0  # narrow fixture widths
+    vgg = rows["vgg_16.ckpt"]  # narrower than Keras' fixed-width VGG16: served generically, the report says why
+    assert (vgg.status, vgg.target) == ("converted", "generic")
+    assert vgg.fallback.startswith("keras:VGG16 did not fit:") and "shape mismatches" in vgg.fallback
+    assert "generic (keras:VGG16 did not fit" in render(report, "markdown")
     assert rows["misc/unknown_arch"].status == "converted" and rows["misc/unknown_arch"].target == "generic"
     ssd = rows["detection/ssd_mobilenet_v1_coco_2018_01_28"]
-    assert ssd.status == "converted" and ssd.target == "keras:MobileNet" and ssd.parity_passed
-    assert report.totals == {**report.totals, "checkpoints": 7, "failed": 2, "converted": 5}
+    assert ssd.status == "converted" and ssd.target == "keras:MobileNet"
+    assert ssd.parity_verdict == "inconclusive" and not ssd.parity_passed  # untrained: its output is constant
+    assert report.totals == {**report.totals, "checkpoints": 7, "failed": 1, "converted": 6}
     for row in rows.values():
         if row.status == "converted":  # every output verifies and stays inside OUT
             path = inside(out, row.output)
             with open_checkpoint(path) as reader:
                 for key in reader.keys():
                     reader.read(key)
-    assert json.loads((out / "zoo-report.json").read_text())["totals"]["failed"] == 2
+    assert json.loads((out / "zoo-report.json").read_text())["totals"]["failed"] == 1
     assert not list(out.rglob(".*.tmp-*"))
 
 
@@ -92,8 +96,8 @@ def test_killed_run_resumes(mixed_zoo, tmp_path):
     report = run_zoo(mixed_zoo, out, jobs=2)
     rows = _rows(report)
     assert all((rows[k].status, rows[k].this_run) == ("converted", "reused") for k in finished)
-    assert sum(r.this_run == "converted" for r in rows.values()) + len(finished) == 5
-    assert report.totals["converted"] == 5 and report.reused == len(finished)
+    assert sum(r.this_run == "converted" for r in rows.values()) + len(finished) == 6
+    assert report.totals["converted"] == 6 and report.reused == len(finished)
     assert not list(out.rglob(".*.tmp-*"))
 
 

@@ -5,6 +5,7 @@ import time
 
 from .._convert import convert
 from .._inspect import inspect
+from .._plan import MappingError
 from .._rulesets import for_architecture
 from .._select import SelectOptions
 from .._targets import TargetSpec
@@ -22,12 +23,21 @@ def convert_item(source: str, output: str, options: dict) -> dict:
         row.update(format=audit.format, architecture=audit.architecture.name,
                    parameters=audit.totals.parameters, bytes=audit.totals.bytes)
         target, parity = choose_target(audit.architecture.name, options)
-        report = convert(source, output, target=target, restore=options.get("restore", "full"), overwrite=True,
-                         options=SelectOptions(**{k: bool(options[k]) for k in SELECT_KEYS if k in options}),
-                         parity=parity)
+        select = SelectOptions(**{k: bool(options[k]) for k in SELECT_KEYS if k in options})
+        try:
+            report = convert(source, output, target=target, restore=options.get("restore", "full"), overwrite=True,
+                             options=select, parity=parity)
+        except MappingError as e:
+            if target is None or options.get("target"):  # a target the manifest asked for: its failure stands
+                raise
+            # the rule set's default model does not fit (a narrower net than Keras' fixed widths): the
+            # checkpoint is still served, generically, and the report says why
+            row["fallback"] = f"{e.report.target} did not fit: {_misfit(e.report)}"
+            report = convert(source, output, overwrite=True, options=select)
         row.update(status="converted", target=report.mode, **_mapping_counts(report.mapping))
         if report.parity is not None:
-            row.update(parity_max_rel=report.parity.outputs[0].max_rel, parity_passed=report.parity.passed)
+            row.update(parity_max_rel=report.parity.outputs[0].max_rel, parity_passed=report.parity.passed,
+                       parity_verdict=report.parity.verdict)
     except CkptkitError as e:
         row.update(reason=str(e), reason_kind=type(e).__name__)
         inner = getattr(e, "report", None)
@@ -53,6 +63,12 @@ def choose_target(architecture: str, options: dict) -> tuple[TargetSpec | None, 
         return None, False
     parity = bool(options.get("parity", True)) and bool(ruleset.parity.get(architecture, {}).get("builder"))
     return TargetSpec(wanted or "auto", options.get("classes")), parity
+
+
+def _misfit(mapping) -> str:
+    s = mapping.summary
+    parts = [f"{s[k]} {k.replace('_', ' ')}" for k in ("unmapped_target", "shape_mismatches", "ambiguous") if s[k]]
+    return ", ".join(parts) or "incomplete mapping"
 
 
 def _mapping_counts(mapping) -> dict:
