@@ -5,6 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 FIXTURES ?= .cache/fixtures
 OUT    := out
+JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: install fixtures demo test test-slow test-hostile bench clean
 
@@ -17,7 +18,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 fixtures: install
-	CKPTKIT_FIXTURES=$(FIXTURES) $(PY) -m fixtures build
+	CKPTKIT_FIXTURES=$(FIXTURES) $(PY) -m fixtures build --data --jobs $(JOBS)
 
 # The main job end to end: audit every checkpoint of the fixture zoo.
 demo: fixtures
@@ -29,7 +30,6 @@ browser:
 	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium chromium-driver)
 
 # The fixtures first, on every core (one entry trains for a minute), then the tests in one worker per core.
-JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 test: install browser
 	$(PY) -m fixtures build --data --jobs $(JOBS)
 	$(PY) -m pytest -q -m "not slow" -n $(JOBS) --dist loadfile --durations=25

@@ -67,6 +67,33 @@ def test_mixed_zoo_completes_and_reports_failures(mixed_zoo, tmp_path):
     assert not list(out.rglob(".*.tmp-*"))
 
 
+def test_every_zoo_output_restores_with_the_clients_idiom(mixed_zoo, tmp_path, tf):
+    """Issue 11 on the zoo's own outputs: a model target with Checkpoint(model=m).restore(p).assert_consumed()
+    (and the OD API's classification idiom), a generic one through a mirror of its object graph."""
+    from test_convert_generic import restore_mirror
+
+    from migrate._plan import plan_model
+    from migrate._select import SelectOptions
+    from migrate._targets import TargetSpec
+
+    out = tmp_path / "out"
+    report = run_zoo(mixed_zoo, out, jobs=1, quiet=True)
+    converted = [r for r in report.rows if r.status == "converted"]
+    assert {r.target for r in converted} == {"generic", "keras:MobileNet"}
+    for row in converted:
+        path = tf.train.latest_checkpoint(str(inside(out, row.output)))
+        if row.target == "generic":
+            restore_mirror(tf, inside(out, row.output))
+            continue
+        with open_checkpoint(mixed_zoo / row.source) as reader:
+            for root in ("model", "feature_extractor"):
+                model = plan_model(reader, TargetSpec("auto"), None, "full", SelectOptions()).model
+                status = tf.train.Checkpoint(**{root: model}).restore(path)
+                status.expect_partial().assert_existing_objects_matched()
+                if root == "model":
+                    status.assert_consumed()
+
+
 def test_rerun_keeps_converted_and_retries_failed(mixed_zoo, tmp_path):
     out = tmp_path / "out"
     run_zoo(mixed_zoo, out, jobs=2)
