@@ -117,15 +117,10 @@ def _select_options(args):
 
 
 def _map(args) -> int:
-    from ._formats import open_checkpoint  # noqa: PLC0415
-    from ._plan import map_generic, plan_model  # noqa: PLC0415
+    from ._map import map_checkpoint  # noqa: PLC0415
 
-    target = _target_spec(args)
-    with open_checkpoint(args.source) as reader:
-        if target is None:
-            report = map_generic(reader, _select_options(args))[1]
-        else:
-            report = plan_model(reader, target, args.rules, args.restore, _select_options(args)).report
+    report = map_checkpoint(args.source, _target_spec(args), rules=args.rules, restore=args.restore,
+                            options=_select_options(args))
     emit(args, report, inputs=(args.source,))
     return EXIT_OK if report.complete else EXIT_FINDINGS
 
