@@ -16,6 +16,8 @@ from migrate.lazy import lazy_exports
 _LAZY = {
     "finetune": "._run",
     "evaluate": "._run",
+    "validate": "._validate",
+    "ValidateReport": "reports",
     "RunOptions": "._run",
     "FinetuneError": "._errors",
     "FinetuneReport": "reports",
@@ -26,7 +28,7 @@ _LAZY = {
 }
 
 __all__ = ["FinetuneError", "FinetuneReport", "RunOptions", "TrainedRun", "TransferReport", "compare_transfer", "evaluate",
-           "finetune", "load_trained"]
+           "finetune", "load_trained", "validate", "ValidateReport"]
 
 
 __getattr__ = lazy_exports(__name__, _LAZY)

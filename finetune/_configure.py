@@ -16,33 +16,36 @@ from finetune.config._resolve import OVERRIDES
 from finetune.data import load_label_map
 
 from ._settings import EXTRACTORS
+from ._validate import refuse_unusable
 
 # pipeline.config override keywords (see finetune.config.overrides)
 OVERRIDE_KEYS = tuple(OVERRIDES)
 
 
 def configure(config_path=None, *, task: str = "detection", training: bool = True, strict: bool = False,
-              from_scratch: bool = False,
+              from_scratch: bool = False, check: bool = True,
               feature_extractor: str | None = None, depth_multiplier: float | None = None,
               grad_clip_norm: float | None = None, eval_batch_size: int | None = None, **flags) -> PipelineConfig:
     """Read (or, without ``config_path``, default) the config and apply every flag that is not None.
 
     ``training=False`` (evaluation) needs no training data and no step count.
+    ``check`` refuses, in one error, a config whose model ckptkit cannot build,
+    paths still holding the zoo's placeholder and a missing step count
+    (``check=False``: the dry run, which reports them instead).
     """
     if config_path is not None:
         config = load_pipeline_config(config_path, strict=strict)
-        if config.model is None:
-            raise ConfigError(f"{config_path}: the model is not an SSD model; ckptkit fine-tunes SSD pipelines only "
-                              "(see the config's findings)")
     else:
         config = _from_flags(task, flags, training)
+    if config.model is None:  # flags that need a model cannot apply; the support finding says why
+        flags = {k: v for k, v in flags.items() if k not in ("num_classes", "image_size")}
     config = overrides(config, **flags)
     if config_path is None and flags.get("eval_input_path") is None:  # --label-map-path made an empty eval reader
         config = dataclasses.replace(config, eval_input_reader=())
-    config = _extras(config, feature_extractor, depth_multiplier, grad_clip_norm, eval_batch_size, from_scratch)
-    if training and config.train_config.num_steps < 1:
-        raise ConfigError(f"{config.source or 'the flags'}: train_config.num_steps is not set (0 means 'until "
-                          "stopped', which ckptkit does not do); set num_steps or pass --num-steps")
+    if config.model is not None:
+        config = _extras(config, feature_extractor, depth_multiplier, grad_clip_norm, eval_batch_size, from_scratch)
+    if check:
+        refuse_unusable(config, task, training)
     return config
 
 

@@ -86,21 +86,48 @@ def ssd_config(config: PipelineConfig, warnings: list[str]) -> SSDConfig:
         l2_weight=l2, freeze_batchnorm=ssd.freeze_batchnorm)
 
 
+def unbuildable(config: PipelineConfig, task: str = "detection") -> list[tuple[str, str]]:
+    """``(proto path, problem)`` for each setting ckptkit cannot build; empty when the model is supported.
+
+    The one list of support checks: :func:`finetune._validate.check_config` reports them all at once,
+    ``backbone_of`` and ``ssd_config`` refuse on them.
+    """
+    out = []
+    extractor = config.model.feature_extractor
+    if extractor.type not in EXTRACTORS:
+        out.append(("model.ssd.feature_extractor.type", f"{extractor.type!r} is not supported; ckptkit fine-tunes "
+                    f"{', '.join(k for k in EXTRACTORS if k.startswith('ssd_'))} (or pass --feature-extractor)"))
+    resizer = config.model.image_resizer
+    if max(resizer.height, resizer.width) > MAX_IMAGE_SIZE:
+        out.append(("model.ssd.image_resizer.fixed_shape_resizer.height", f"input size {resizer.height}x"
+                    f"{resizer.width} is larger than ckptkit builds (at most {MAX_IMAGE_SIZE}); set a smaller "
+                    "image_resizer or --image-size"))
+    return out + (_ssd_unbuildable(config.model) if task == "detection" else [])
+
+
+def _ssd_unbuildable(ssd) -> list[tuple[str, str]]:
+    predictor, out = ssd.box_predictor, []
+    key = "model.ssd.box_predictor.convolutional_box_predictor"
+    if predictor.num_layers_before_predictor:
+        out.append((f"{key}.num_layers_before_predictor", f"{predictor.num_layers_before_predictor} layers before "
+                    "the predictor (ckptkit's predictor has none); set it to 0"))
+    if predictor.use_depthwise or ssd.feature_extractor.use_depthwise:
+        where = f"{key}.use_depthwise" if predictor.use_depthwise else "model.ssd.feature_extractor.use_depthwise"
+        out.append((where, "use_depthwise (ckptkit's extra layers and predictor use regular convolutions); "
+                    "use the zoo's ssd_mobilenet_v1/v2 settings"))
+    if ssd.num_classes > MAX_CLASSES:
+        out.append(("model.ssd.num_classes", f"num_classes {ssd.num_classes} (at most {MAX_CLASSES}: the class "
+                    "head grows with it; check num_classes and the label map's ids)"))
+    if ssd.anchor_generator.num_layers != FEATURE_MAPS:
+        out.append(("model.ssd.anchor_generator.ssd_anchor_generator.num_layers",
+                    f"ssd_anchor_generator num_layers {ssd.anchor_generator.num_layers} (the SSD MobileNet feature "
+                    f"extractor gives {FEATURE_MAPS} feature maps)"))
+    return out
+
+
 def _check_supported(config: PipelineConfig, warnings: list[str]) -> None:
     ssd = config.model
-    predictor = ssd.box_predictor
-    errors = []
-    if predictor.num_layers_before_predictor:
-        errors.append(f"box_predictor num_layers_before_predictor {predictor.num_layers_before_predictor} "
-                      "(ckptkit's predictor has none)")
-    if predictor.use_depthwise or ssd.feature_extractor.use_depthwise:
-        errors.append("use_depthwise (ckptkit's extra layers and predictor use regular convolutions)")
-    if ssd.num_classes > MAX_CLASSES:
-        errors.append(f"num_classes {ssd.num_classes} (at most {MAX_CLASSES}: the class head grows with it; "
-                      "check num_classes and the label map's ids)")
-    if ssd.anchor_generator.num_layers != FEATURE_MAPS:
-        errors.append(f"ssd_anchor_generator num_layers {ssd.anchor_generator.num_layers} (the SSD MobileNet "
-                      f"feature extractor gives {FEATURE_MAPS} feature maps)")
+    errors = [problem for _, problem in _ssd_unbuildable(ssd)]
     if errors:
         raise ConfigError(f"{config.source or 'pipeline.config'}: ckptkit cannot build this SSD: {'; '.join(errors)}; "
                           "use the zoo's ssd_mobilenet_v1/v2 settings")

@@ -33,7 +33,8 @@ def load_trained(model_dir: str | os.PathLike, *, task: str, config_path=None, t
     Every split is checked; a checkpoint that does not fit the model the
     config builds raises :class:`~finetune.FinetuneError`.
     """
-    config = configure(config_path, task=task, **settings)
+    # from_scratch: the run's own checkpoint is restored, so a placeholder fine_tune_checkpoint must not refuse it
+    config = configure(config_path, task=task, from_scratch=True, **settings)
     warnings: list[str] = []
     backbone = _settings.backbone_of(config)
     ssd = _settings.ssd_config(config, warnings) if task == "detection" else None

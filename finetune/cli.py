@@ -44,7 +44,28 @@ def _parser() -> argparse.ArgumentParser:
     tf.add_argument("--overwrite", action="store_true", help="replace the runs of an earlier comparison")
     console.report_flags(tf)
     tf.set_defaults(run=_transfer)
+    _validate_parser(commands)
     return parser
+
+
+def _validate_parser(commands) -> None:
+    va = console.subcommand(
+        commands, "validate", "the dry run: every check train makes before touching data, as a table or JSON",
+        description="Check a pipeline.config (and the flags train would get) without training: model support, "
+                    "each setting's meaning in ckptkit, placeholders, paths, the label map against num_classes. "
+                    "Exit 0 when nothing blocks a run (warnings and notes allowed), 1 with error findings, 2 when "
+                    "the file cannot be read or parsed.")
+    va.add_argument("--pipeline-config", type=Path, required=True, help="the OD API pipeline.config to check")
+    va.add_argument("--task", choices=TASKS, default="detection")
+    va.add_argument("--eval-only", action="store_true", help="check what eval needs (no training data or steps)")
+    _settings_flags(va)
+    g = va.add_argument_group("training")
+    g.add_argument("--train-input-path", nargs="+", help="TFRecords (or globs) of the training split")
+    g.add_argument("--num-steps", type=int)
+    g.add_argument("--fine-tune-checkpoint", type=Path, help="TF1 (converted first) or TF2 checkpoint")
+    g.add_argument("--from-scratch", action="store_true", help="ignore fine_tune_checkpoint")
+    console.report_flags(va)
+    va.set_defaults(run=_validate)
 
 
 def _common(p) -> None:
@@ -56,6 +77,10 @@ def _common(p) -> None:
     p.add_argument("--skip-bad-records", action="store_true", help="skip and count damaged records instead of failing")
     p.add_argument("--strict", action="store_true", help="config settings ckptkit cannot honour are errors")
     p.add_argument("--seed", type=int, default=0, help="initialisation and shuffling seed (default 0)")
+    _settings_flags(p)
+
+
+def _settings_flags(p) -> None:
     g = p.add_argument_group("settings (override the pipeline.config, or replace it)")
     g.add_argument("--label-map-path", type=Path)
     g.add_argument("--eval-input-path", nargs="+", help="TFRecords (or globs) of the validation split")
@@ -157,6 +182,15 @@ def _eval(args) -> int:
         test_input_path=args.test_input_path, checkpoint=args.checkpoint, **_settings(args)))
     emit(args, report)
     return EXIT_OK
+
+
+def _validate(args) -> int:
+    from finetune import validate  # noqa: PLC0415
+
+    report = validate(args.pipeline_config, task=args.task, training=not args.eval_only,
+                      from_scratch=args.from_scratch, **_settings(args))
+    emit(args, report)
+    return EXIT_OK if report.passed else EXIT_FINDINGS
 
 
 def _guarded_report(args, call):

@@ -20,6 +20,7 @@ from ._finetune import FinetuneReport
 from ._inspect import InspectReport
 from ._quantize import QuantizeReport
 from ._transfer import TransferReport
+from ._validate import ValidateReport
 from ._zoo import ZooReport
 
 KINDS: dict[str, type] = {}
@@ -46,7 +47,7 @@ def register_kind(cls: type) -> type:
 
 # The kinds this suite writes.  A new one (fine-tune, quantize) joins this tuple and
 # _render._TEXT; its HTML page and its diff come for free.
-_BUILT_IN = (InspectReport, MappingReport, ConvertReport, ZooReport, ReportDiff)
+_BUILT_IN = (InspectReport, MappingReport, ConvertReport, ZooReport, ReportDiff, ValidateReport)
 for _cls in _BUILT_IN:
     register_kind(_cls)
 register_kind(FinetuneReport)  # ckpt-finetune; joins _BUILT_IN when tests/test_report_cli.py has its example

@@ -11,6 +11,7 @@ from ._finetune import finetune_text
 from ._format import human_bytes, human_count, number, shape_text
 from ._inspect import InspectReport
 from ._transfer import transfer_text
+from ._validate import validate_text
 from ._quantize import quantize_text
 from ._render_convert import convert_text, mapping_text
 from ._tree import scope_tree, walk
@@ -29,6 +30,7 @@ _TEXT = {
     "finetune": lambda r, markdown, depth: finetune_text(r, markdown),
     "quantize": lambda r, markdown, depth: quantize_text(r, markdown),
     "transfer": lambda r, markdown, depth: transfer_text(r, markdown),
+    "validate": lambda r, markdown, depth: validate_text(r, markdown),
 }
 
 

@@ -299,3 +299,77 @@ def test_detection_shapes_pipeline_config_is_clean():
     assert cfg.train_config.max_number_of_boxes == 2 * MAX_OBJECTS
     assert cfg.train_input_reader.tf_record_input_reader.input_path == ("train.record",)
     assert isinstance(cfg.train_config.optimizer.algorithm.learning_rate, schema.CosineDecayLearningRate)
+
+
+# ----------------------------------------------------------------- proto fidelity and one-pass checks
+REAL_FIELDS = """model { ssd {
+  feature_extractor { type: "ssd_mobilenet_v1" bifpn { min_level: 3 max_level: 7 } }
+} }
+eval_config {
+  image_classes_field_map_empty_to_ones: false
+  parameterized_metric { coco_keypoint_metrics { class_label: "person" } }
+  keypoint_edge { start: 0 end: 1 }
+  super_categories { key: "animal" value: "cat,dog" }
+  eval_master: ""
+  image_classes_field_map_empty_to_one: true
+}
+"""
+
+
+def test_real_proto_fields_are_known_and_a_typo_is_still_flagged():
+    cfg = read_pipeline_config(REAL_FIELDS)
+    by_path = {f.path: f for f in cfg.findings}
+    for path in ("model.ssd.feature_extractor.bifpn", "eval_config.image_classes_field_map_empty_to_ones",
+                 "eval_config.parameterized_metric", "eval_config.keypoint_edge", "eval_config.super_categories",
+                 "eval_config.eval_master"):
+        assert by_path[path].code in ("ignored", "unsupported"), by_path[path]
+    assert by_path["eval_config.image_classes_field_map_empty_to_ones"].severity == "info"
+    assert by_path["model.ssd.feature_extractor.bifpn"].severity == "error"  # known, but ckptkit cannot build it
+    [typo] = [f for f in cfg.findings if f.code == "unknown_field"]
+    assert (typo.path, typo.line, typo.col) == ("eval_config.image_classes_field_map_empty_to_one", 10, 3)
+    assert "did you mean 'image_classes_field_map_empty_to_ones'" in typo.message
+
+
+def test_every_blocking_problem_in_one_error_support_first(tmp_path):
+    from finetune._configure import configure
+
+    path = tmp_path / "pipeline.config"
+    path.write_text('model { faster_rcnn { num_classes: 3 } }\n'
+                    'train_config { num_steps: 10 fine_tune_checkpoint: "PATH_TO_BE_CONFIGURED/model.ckpt" }\n'
+                    'train_input_reader {\n  label_map_path: "PATH_TO_BE_CONFIGURED/map.pbtxt"\n'
+                    '  tf_record_input_reader { input_path: "PATH_TO_BE_CONFIGURED/train.record" }\n}\n')
+    with pytest.raises(ConfigError) as caught:
+        configure(path)
+    message = str(caught.value)
+    assert message.startswith("4 problem(s) to fix before training: ")
+    parts = [message.index(s) for s in ("1:9: model.faster_rcnn: the model is not an SSD model",
+                                        "2:52: train_config.fine_tune_checkpoint: still",
+                                        "4:19: train_input_reader.label_map_path: still",
+                                        "5:40: train_input_reader.tf_record_input_reader.input_path[0]: still")]
+    assert parts == sorted(parts)
+    assert "--fine-tune-checkpoint" in message and "--label-map-path" in message
+
+
+def test_flags_replace_placeholders_and_unsupported_settings_are_listed_together(tmp_path):
+    from finetune._configure import configure
+    from finetune._validate import blocking_findings
+
+    cfg = configure(SSD_V1, check=False, fine_tune_checkpoint="ckpt/model.ckpt", num_steps=5)
+    paths = [f.path for f in blocking_findings(cfg)]
+    assert "train_config.fine_tune_checkpoint" not in paths and len(paths) == 4
+    text = SSD_V1.read_text().replace('"ssd_mobilenet_v1"', '"ssd_resnet50_v1_fpn"').replace(
+        "num_layers_before_predictor: 0", "num_layers_before_predictor: 1")
+    (tmp_path / "pipeline.config").write_text(text)
+    found = blocking_findings(configure(tmp_path / "pipeline.config", check=False, num_steps=5))
+    assert [(f.code, f.path.rsplit(".", 1)[-1]) for f in found[:2]] == [
+        ("unsupported_model", "type"), ("unsupported_model", "num_layers_before_predictor")]
+    assert found[0].line > 0 and [f.code for f in found[2:]] == ["placeholder"] * 5
+
+
+def test_validate_never_imports_tensorflow():
+    import subprocess  # other tests import TensorFlow: check in a fresh process
+
+    code = ("import sys; from finetune.cli import main; "
+            "assert main(['validate', '--pipeline-config', sys.argv[1], '-q']) == 1; "
+            "assert 'tensorflow' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code, str(SSD_V1)], check=True, capture_output=True)

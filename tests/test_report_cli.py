@@ -90,9 +90,19 @@ def finetune_report():
         warnings=("validation loss diverges from training loss",))
 
 
+def validate_report():
+    from reports import ConfigNote, ValidateReport
+
+    return ValidateReport(config="zoo/pipeline.config", task="detection", findings=(
+        ConfigNote("error", "unsupported_model", "model.faster_rcnn", "the model is not an SSD model", "3:3"),
+        ConfigNote("error", "placeholder", "train_input_reader.label_map_path", "still 'PATH_TO_BE_CONFIGURED'",
+                   "118:19"),
+        ConfigNote("info", "ignored", "eval_config.max_evals", "understood but not used", "125:3")))
+
+
 # One example per registered kind: a kind added without an example fails test_every_kind_has_an_example.
 EXAMPLES = {"inspect": inspect_report, "map": mapping_report, "convert": convert_report, "zoo": zoo_report,
-            "diff": diff_report, "finetune": finetune_report}
+            "diff": diff_report, "finetune": finetune_report, "validate": validate_report}
 
 
 def test_every_kind_has_an_example():

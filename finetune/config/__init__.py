@@ -15,6 +15,7 @@ from ._read import Finding as Finding
 from ._read import load_pipeline_config as load_pipeline_config
 from ._read import read_pipeline_config as read_pipeline_config
 from ._read import setting as setting
+from ._resolve import flag_hint as flag_hint
 from ._resolve import input_files as input_files
 from ._resolve import overrides as overrides
 from ._resolve import resolve_path as resolve_path
@@ -27,7 +28,8 @@ from ._textproto import parse_text as parse_text
 from ._textproto import replace as replace_field
 
 __all__ = [
-    "SSD", "ConfigError", "Finding", "Message", "PipelineConfig", "TextProtoError", "format_text", "input_files",
+    "SSD", "ConfigError", "Finding", "Message", "PipelineConfig", "TextProtoError", "flag_hint", "format_text",
+    "input_files",
     "load_pipeline_config", "overrides", "parse_file", "parse_text", "read_pipeline_config", "replace_field",
     "resolve_path", "schema", "setting",
 ]

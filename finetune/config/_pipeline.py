@@ -325,7 +325,13 @@ class EvalConfig:
                                           "use_dummy_loss_in_eval", "all_metrics_per_category",
                                           "recall_lower_bound", "recall_upper_bound",
                                           "skip_predictions_for_unlabeled_class",
-                                          "force_no_resize")}
+                                          "force_no_resize", "eval_master")} | {
+        # eval.proto fields for metrics ckptkit does not compute (keypoints, image-level labels, super-categories)
+        "parameterized_metric": ("info", "keypoint metrics are not computed by ckptkit"),
+        "keypoint_edge": ("info", "ckptkit has no keypoints"),
+        "super_categories": ("info", "ckptkit reports per-category COCO metrics only, no super-categories"),
+        "image_classes_field_map_empty_to_ones": ("info", "ckptkit does not read image-level class labels"),
+    }
     metrics_set: tuple[str, ...] = ("coco_detection_metrics",)
     num_examples: int = 5000
     batch_size: int = 1

@@ -45,7 +45,8 @@ def _where(config: PipelineConfig, path: str) -> str:
     return config.origins.get(path) or config.source or "pipeline.config"
 
 
-def _flag(path: str) -> str:
+def flag_hint(path: str) -> str:
+    """``" or pass --flag"`` for a proto path a flag of :func:`overrides` sets, else ``""``."""
     key = path.replace("eval_input_reader.", "eval_input_reader[0].")
     key = key.rsplit("[", 1)[0] if key.endswith("]") and not key.endswith("reader[0]") else key
     setter = SETTERS.get(key)
@@ -62,10 +63,10 @@ def _base(config: PipelineConfig, path: str) -> Path:
 def _check_path(config: PipelineConfig, path: str, value: str) -> Path:
     if not value:
         raise ConfigError(f"{config.source or 'pipeline.config'}: {path} is not set; "
-                          f"set it in the pipeline.config{_flag(path)}")
+                          f"set it in the pipeline.config{flag_hint(path)}")
     if PLACEHOLDER in value:
         raise ConfigError(f"{_where(config, path)}: {path} is still {value!r}, the zoo's placeholder; "
-                          f"replace {PLACEHOLDER} with a real directory{_flag(path)}")
+                          f"replace {PLACEHOLDER} with a real directory{flag_hint(path)}")
     p = Path(os.path.expanduser(value))
     return p if p.is_absolute() else _base(config, path) / p
 
@@ -81,7 +82,7 @@ def resolve_path(config: PipelineConfig, path: str) -> Path:
     try:
         value = setting(config, path)
     except (KeyError, IndexError, AttributeError):
-        raise ConfigError(f"{config.source or 'pipeline.config'}: no setting {path}; add it{_flag(path)}") from None
+        raise ConfigError(f"{config.source or 'pipeline.config'}: no setting {path}; add it{flag_hint(path)}") from None
     return _check_path(config, path, value)
 
 
@@ -96,12 +97,12 @@ def input_files(config: PipelineConfig, split: str = "train") -> list[Path]:
     prefix = "train_input_reader" if split == "train" else "eval_input_reader[0]"
     key = f"{prefix}.tf_record_input_reader.input_path"
     if split == "eval" and not config.eval_input_reader:
-        raise ConfigError(f"{config.source or 'pipeline.config'}: no eval_input_reader; add one{_flag(key)}")
+        raise ConfigError(f"{config.source or 'pipeline.config'}: no eval_input_reader; add one{flag_hint(key)}")
     reader = config.train_input_reader if split == "train" else config.eval_input_reader[0]
     patterns = reader.tf_record_input_reader.input_path
     if not patterns:
         raise ConfigError(f"{config.source or 'pipeline.config'}: {key} is not set; "
-                          f"set it in the pipeline.config{_flag(key)}")
+                          f"set it in the pipeline.config{flag_hint(key)}")
     files, missing = [], []
     for index, pattern in enumerate(patterns):
         resolved = _check_path(config, f"{key}[{index}]", pattern)
@@ -112,7 +113,7 @@ def input_files(config: PipelineConfig, split: str = "train") -> list[Path]:
         files.extend(Path(m) for m in matches)
     if missing:
         raise ConfigError(f"{len(missing)} {split} input path(s) match no file: {'; '.join(missing)}; "
-                          f"fix the path{_flag(key)}")
+                          f"fix the path{flag_hint(key)}")
     return list(dict.fromkeys(files))
 
 

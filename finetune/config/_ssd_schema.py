@@ -88,6 +88,8 @@ class FeatureExtractor:
     KNOWN: ClassVar[dict] = {
         "batch_norm_trainable": ("warning", "a deprecated OD API field; ckptkit follows model.ssd.freeze_batchnorm"),
         "fpn": ("error", "FPN feature extractors are not supported; use an SSD MobileNet extractor"),
+        "bifpn": ("error", "BiFPN (EfficientDet) feature extractors are not supported; use an SSD MobileNet "
+                  "extractor"),
         "replace_preprocessor_with_placeholder": ("info", "an export setting"),
         "num_layers": _DROP,
     }
@@ -264,7 +266,8 @@ class SSD:
         "add_summaries": ("info", "a logging setting"),
         "return_raw_detections_during_predict": ("info", "an export setting"),
         "use_expected_classification_loss_under_sampling": _DROP, "use_confidences_as_targets": _DROP,
-        "implicit_example_weight": _DROP,
+        "implicit_example_weight": _DROP, "minimum_negative_sampling": _DROP,
+        "desired_negative_sampling_ratio": _DROP, "weight_regression_loss_by_score": _DROP,
         "mask_head_config": ("error", "instance masks are not supported"),
         **unsupported("image_resizer", ("keep_aspect_ratio_resizer", "identity_resizer",
                                          "conditional_shape_resizer", "pad_to_multiple_resizer"),
