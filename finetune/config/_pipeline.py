@@ -260,6 +260,7 @@ class TrainConfig:
         "merge_multiple_label_boxes": _DROP, "use_multiclass_scores": _DROP, "bias_grad_multiplier": _DROP,
         "freeze_batchnorm": ("warning", "set model.ssd.freeze_batchnorm instead"),
         "num_steps_per_iteration": _TPU, "update_trainable_variables_regex": _DROP,
+        "run_fine_tune_checkpoint_dummy_computation": ("info", "ckptkit restores without a dummy forward pass"),
     }
     batch_size: int = 32
     data_augmentation_options: tuple[Augmentation, ...] = ()
@@ -302,6 +303,11 @@ class InputReader:
         "sample_1_of_n_examples": _DROP,
         "num_additional_channels": ("error", "ckptkit reads RGB images only"),
         "num_keypoints": ("info", "ckptkit has no keypoints"),
+        "keypoint_type_weight": ("info", "ckptkit has no keypoints"),
+        "name": ("info", "a description; it does not change what ckptkit reads"),
+        "prefetch_size": _TPU, "include_source_id": ("info", "ckptkit keys examples by their position"),
+        "load_dense_pose": ("warning", "DensePose data is not supported; it is not read"),
+        "expand_labels_hierarchy": _DROP,
     }
     label_map_path: str = ""
     shuffle: bool = True

@@ -175,7 +175,9 @@ class BatchNonMaxSuppression:
                               "max_total_detections": (1, None)}
     KNOWN: ClassVar[dict] = {
         "use_static_shapes": ("info", "a TPU implementation detail"),
-        "use_combined_nms": ("info", "an export setting"), "change_coordinate_frame": ("info", "no effect here"),
+        "use_combined_nms": ("info", "an export setting"),
+        "combined_nms": ("info", "an export setting (the older name of use_combined_nms)"),
+        "change_coordinate_frame": ("info", "no effect here"),
         "soft_nms_sigma": _DROP, "use_class_agnostic_nms": _DROP, "max_classes_per_detection": _DROP,
         "use_partitioned_nms": ("info", "an implementation detail"),
     }
@@ -195,20 +197,26 @@ class PostProcessing:
 
 
 # ----------------------------------------------------------------- losses
+_ANCHORWISE = {"anchorwise_output": ("info", "deprecated in the OD API; ckptkit's losses are always anchor-wise")}
+
+
 @dataclass(frozen=True)
 class WeightedSigmoid:
     PROTO: ClassVar[str] = "weighted_sigmoid"
+    KNOWN: ClassVar[dict] = _ANCHORWISE
 
 
 @dataclass(frozen=True)
 class WeightedSoftmax:
     PROTO: ClassVar[str] = "weighted_softmax"
+    KNOWN: ClassVar[dict] = _ANCHORWISE
     logit_scale: float = 1.0
 
 
 @dataclass(frozen=True)
 class WeightedSigmoidFocal:
     PROTO: ClassVar[str] = "weighted_sigmoid_focal"
+    KNOWN: ClassVar[dict] = _ANCHORWISE
     RANGES: ClassVar[dict] = {"gamma": (0.0, None), "alpha": (0.0, 1.0)}
     gamma: float = 2.0
     alpha: Optional[float] = None  # unset: no class balancing (as in the proto)
@@ -217,7 +225,7 @@ class WeightedSigmoidFocal:
 @dataclass(frozen=True)
 class WeightedSmoothL1:
     PROTO: ClassVar[str] = "weighted_smooth_l1"
-    KNOWN: ClassVar[dict] = {"anchorwise_output": ("info", "always anchor-wise in ckptkit")}
+    KNOWN: ClassVar[dict] = _ANCHORWISE
     delta: float = 1.0
 
 
@@ -245,7 +253,8 @@ class Loss:
         **{f"localization_loss.{name}": ("error", "ckptkit supports weighted_smooth_l1 only")
            for name in ("weighted_l2", "weighted_iou", "l1_localization_loss", "weighted_giou")},
         "random_example_sampler": ("error", "use hard_example_miner"),
-        "equalization_loss": _DROP, "expected_loss_weights": _DROP,
+        "equalization_loss": _DROP, "expected_loss_weights": _DROP, "min_num_negative_samples": _DROP,
+        "desired_negative_sampling_ratio": _DROP,
     }
     localization_loss: WeightedSmoothL1 = field(default_factory=WeightedSmoothL1)
     classification_loss: Union[WeightedSigmoid, WeightedSoftmax, WeightedSigmoidFocal] = \
@@ -266,8 +275,7 @@ class SSD:
         "add_summaries": ("info", "a logging setting"),
         "return_raw_detections_during_predict": ("info", "an export setting"),
         "use_expected_classification_loss_under_sampling": _DROP, "use_confidences_as_targets": _DROP,
-        "implicit_example_weight": _DROP, "minimum_negative_sampling": _DROP,
-        "desired_negative_sampling_ratio": _DROP, "weight_regression_loss_by_score": _DROP,
+        "implicit_example_weight": _DROP, "weight_regression_loss_by_score": _DROP,
         "mask_head_config": ("error", "instance masks are not supported"),
         **unsupported("image_resizer", ("keep_aspect_ratio_resizer", "identity_resizer",
                                          "conditional_shape_resizer", "pad_to_multiple_resizer"),
