@@ -42,8 +42,10 @@ def configure(config_path=None, *, task: str = "detection", training: bool = Tru
     config = overrides(config, **flags)
     if config_path is None and flags.get("eval_input_path") is None:  # --label-map-path made an empty eval reader
         config = dataclasses.replace(config, eval_input_reader=())
+    if from_scratch:
+        config = _without_checkpoint(config)
     if config.model is not None:
-        config = _extras(config, feature_extractor, depth_multiplier, grad_clip_norm, eval_batch_size, from_scratch)
+        config = _extras(config, feature_extractor, depth_multiplier, grad_clip_norm, eval_batch_size)
     if check:
         refuse_unusable(config, task, training)
     return config
@@ -66,8 +68,17 @@ def _from_flags(task: str, flags: dict, training: bool) -> PipelineConfig:
     return config
 
 
-def _extras(config: PipelineConfig, feature_extractor, depth_multiplier, grad_clip_norm, eval_batch_size,
-            from_scratch: bool) -> PipelineConfig:
+def _without_checkpoint(config: PipelineConfig) -> PipelineConfig:
+    """``--from-scratch``: no fine_tune_checkpoint (nor its placeholder finding)."""
+    key = "train_config.fine_tune_checkpoint"
+    train = dataclasses.replace(config.train_config, fine_tune_checkpoint="")
+    findings = tuple(f for f in config.findings if not (f.code == "placeholder" and f.path == key))
+    return dataclasses.replace(config, train_config=train, findings=findings,
+                               origins={**config.origins, key: "--from-scratch"})
+
+
+def _extras(config: PipelineConfig, feature_extractor, depth_multiplier, grad_clip_norm,
+            eval_batch_size) -> PipelineConfig:
     origins = dict(config.origins)
     extractor = config.model.feature_extractor
     if feature_extractor is not None:
@@ -86,9 +97,6 @@ def _extras(config: PipelineConfig, feature_extractor, depth_multiplier, grad_cl
         if grad_clip_norm < 0:
             raise ConfigError(f"--grad-clip-norm must be positive (0: no clipping), found {grad_clip_norm}")
         train = dataclasses.replace(train, gradient_clipping_by_norm=float(grad_clip_norm))
-    if from_scratch:
-        train = dataclasses.replace(train, fine_tune_checkpoint="")
-        origins["train_config.fine_tune_checkpoint"] = "--from-scratch"
     evaluation = config.eval_config
     if eval_batch_size is not None:
         if eval_batch_size < 1:

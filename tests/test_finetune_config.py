@@ -357,6 +357,8 @@ def test_flags_replace_placeholders_and_unsupported_settings_are_listed_together
     cfg = configure(SSD_V1, check=False, fine_tune_checkpoint="ckpt/model.ckpt", num_steps=5)
     paths = [f.path for f in blocking_findings(cfg)]
     assert "train_config.fine_tune_checkpoint" not in paths and len(paths) == 4
+    cfg = configure(SSD_V1, check=False, from_scratch=True, num_steps=5)
+    assert "train_config.fine_tune_checkpoint" not in [f.path for f in blocking_findings(cfg)]
     text = SSD_V1.read_text().replace('"ssd_mobilenet_v1"', '"ssd_resnet50_v1_fpn"').replace(
         "num_layers_before_predictor: 0", "num_layers_before_predictor: 1")
     (tmp_path / "pipeline.config").write_text(text)
