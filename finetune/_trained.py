@@ -34,7 +34,7 @@ def load_trained(model_dir: str | os.PathLike, *, task: str, config_path=None, t
     config builds raises :class:`~finetune.FinetuneError`.
     """
     # from_scratch: the run's own checkpoint is restored, so a placeholder fine_tune_checkpoint must not refuse it
-    config = configure(config_path, task=task, from_scratch=True, **settings)
+    config = configure(config_path, task=task, **{**settings, "from_scratch": True})
     warnings: list[str] = []
     backbone = _settings.backbone_of(config)
     ssd = _settings.ssd_config(config, warnings) if task == "detection" else None
