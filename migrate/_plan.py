@@ -85,14 +85,19 @@ def plan_model(reader, target: TargetSpec, rules: Path | None, restore: str, opt
     return ModelPlan(ruleset, target, model, model_weights, planned, report)
 
 
+def misfit(report: MappingReport) -> str:
+    """Why a mapping is incomplete, counted: ``31 shape mismatches, 2 ambiguous``."""
+    s = report.summary
+    parts = [f"{s[k]} {k.replace('_', ' ')}" for k in ("unmapped_target", "shape_mismatches", "ambiguous") if s[k]]
+    return ", ".join(parts) or "incomplete mapping"
+
+
 def require_complete(report: MappingReport) -> None:
     if report.complete:
         return
-    s = report.summary
-    parts = [f"{s[k]} {k.replace('_', ' ')}" for k in ("unmapped_target", "shape_mismatches", "ambiguous") if s[k]]
     first = (report.unmapped_target[:1] or [m.target for m in report.shape_mismatches[:1]]
              or [", ".join(a.sources) for a in report.ambiguous[:1]])
-    raise MappingError(f"{report.source} does not fit {report.target}: {', '.join(parts)} (first: {first[0]}); "
+    raise MappingError(f"{report.source} does not fit {report.target}: {misfit(report)} (first: {first[0]}); "
                        "the mapping report says where (ckpt-migrate map); add rules with --rules FILE", report)
 
 

@@ -5,7 +5,7 @@ import time
 
 from .._convert import convert
 from .._inspect import inspect
-from .._plan import MappingError
+from .._plan import MappingError, misfit
 from .._rulesets import for_architecture
 from .._select import SelectOptions
 from .._targets import TargetSpec
@@ -32,7 +32,7 @@ def convert_item(source: str, output: str, options: dict) -> dict:
                 raise
             # the rule set's default model does not fit (a narrower net than Keras' fixed widths): the
             # checkpoint is still served, generically, and the report says why
-            row["fallback"] = f"{e.report.target} did not fit: {_misfit(e.report)}"
+            row["fallback"] = f"{e.report.target} did not fit: {misfit(e.report)}"
             report = convert(source, output, overwrite=True, options=select)
         row.update(status="converted", target=report.mode, **_mapping_counts(report.mapping))
         if report.parity is not None:
@@ -63,12 +63,6 @@ def choose_target(architecture: str, options: dict) -> tuple[TargetSpec | None, 
         return None, False
     parity = bool(options.get("parity", True)) and bool(ruleset.parity.get(architecture, {}).get("builder"))
     return TargetSpec(wanted or "auto", options.get("classes")), parity
-
-
-def _misfit(mapping) -> str:
-    s = mapping.summary
-    parts = [f"{s[k]} {k.replace('_', ' ')}" for k in ("unmapped_target", "shape_mismatches", "ambiguous") if s[k]]
-    return ", ".join(parts) or "incomplete mapping"
 
 
 def _mapping_counts(mapping) -> dict:
