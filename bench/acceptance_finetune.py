@@ -40,7 +40,7 @@ def main(argv=None) -> int:
     shapes = fixtures.build(names=["detection_shapes", "mobilenet_v1_shapes_legacy"])["detection_shapes"]
     load_before = os.getloadavg()
     command = [sys.executable, "-m", "finetune.cli", "transfer", "--pipeline-config", str(shapes / "pipeline.config"),
-               "--model-dir", str(args.out / "acceptance_finetune"), "--overwrite",
+               "--out", str(args.out / "acceptance_finetune"), "--overwrite",
                "--test-input-path", str(shapes / "test.record"), "--eval-every", "250", "--log-every", "250",
                "--budget-seconds", str(BUDGET_SECONDS), "--format", "json"]
     command += ["--num-steps", str(args.steps)] if args.steps else []

@@ -66,7 +66,7 @@ def measure(source: Path, repeat: int) -> dict:
     ours_t, ours_m, guide_t, guide_m = [], [], [], []
     for _ in range(repeat):
         with tempfile.TemporaryDirectory(dir=source.parent) as tmp:
-            t, m = run([sys.executable, "-m", "migrate.cli", "convert", str(source), f"{tmp}/out", "--format", "json"])
+            t, m = run([sys.executable, "-m", "migrate.cli", "convert", str(source), "--out", f"{tmp}/out", "--format", "json"])
             ours_t.append(t)
             ours_m.append(m)
         with tempfile.TemporaryDirectory(dir=source.parent) as tmp:
@@ -162,7 +162,7 @@ def measure_model(source: Path, repeat: int, layout: str = "object") -> dict:
     largest = max(s.nbytes for s in specs.values()) / 2**20
     convert_runs, build_runs, in_process = [], [], []
     for _ in range(repeat):
-        args = ["convert", str(source), "OUT", "--target", "auto", *LAYOUT_FLAGS[layout], "--format", "json"]
+        args = ["convert", str(source), "--out", "OUT", "--target", "auto", *LAYOUT_FLAGS[layout], "--format", "json"]
         with tempfile.TemporaryDirectory(dir=source.parent) as tmp:
             convert_runs.append(run([sys.executable, "-m", "migrate.cli", *[a.replace("OUT", f"{tmp}/out") for a in args]]))
         build_runs.append(run([sys.executable, "-c", BUILD_ONLY, str(source)]))

@@ -40,7 +40,7 @@ def make_zoo(directory: Path) -> Path:
 def run(zoo: Path, jobs: int) -> dict:
     with tempfile.TemporaryDirectory(dir=zoo.parent) as out:
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "migrate.cli", "zoo", str(zoo), out, "--jobs", str(jobs),
+        subprocess.run([sys.executable, "-m", "migrate.cli", "zoo", str(zoo), "--out", out, "--jobs", str(jobs),
                         "--format", "json"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wall = time.perf_counter() - start
         report = json.loads((Path(out) / "zoo-report.json").read_text())

@@ -1,7 +1,7 @@
 """The fine-tune checkpoint: used as it is (TF2), or converted first (legacy TF1), and the restore type.
 
 A TF1 checkpoint (the slim or OD API zoo layout) is converted with
-``ckpt-migrate convert SRC MODEL_DIR/converted --target auto --use-ema`` into
+``ckpt-migrate convert SRC --out MODEL_DIR/converted --target auto --use-ema`` into
 the backbone the pipeline.config asks for (its depth multiplier and input
 size, without the classification top), so a checkpoint that does not fit
 fails at conversion with the mapping report.  A fingerprint of the source and
@@ -114,7 +114,7 @@ def _input_size(backbone: Backbone) -> int | None:
 
 
 def _convert(located: str, out: Path, backbone: Backbone, model_dir: Path) -> None:
-    """``convert SRC OUT --target auto --use-ema``, with the config's depth multiplier and input size."""
+    """``convert SRC --out OUT --target auto --use-ema``, with the config's depth multiplier and input size."""
     from migrate import SelectOptions, TargetSpec, convert  # noqa: PLC0415 - convert imports TensorFlow
 
     target = TargetSpec("auto", include_top=False, input_size=_input_size(backbone),

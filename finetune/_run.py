@@ -22,6 +22,7 @@ from reports import (
 from . import _checkpoint, _inputs, _model, _settings
 from ._configure import configure
 from ._errors import FinetuneError
+from .engine import with_progress
 
 REPORT = "finetune-report"
 EVAL_REPORT = "eval-report"
@@ -253,11 +254,13 @@ def evaluate(config_path=None, *, model_dir, task: str = "detection", mode: str 
     path, step = _restore_trained(task_obj, Path(model_dir), checkpoint, optimizer)
     history = ()
     if inputs.eval is not None:
-        metrics = task_obj.evaluate(_inputs.eval_dataset(inputs.eval, task, inputs.eval_batches))
+        metrics = task_obj.evaluate(with_progress(_inputs.eval_dataset(inputs.eval, task, inputs.eval_batches),
+                                                  "evaluate"))
         history = (MetricsAt(step, defined_metrics(metrics)),)
     test_name, test_metrics = ("", {})
     if inputs.test is not None:
-        test_name, test_metrics = inputs.test_name, task_obj.evaluate(_inputs.eval_dataset(inputs.test, task))
+        test_name, test_metrics = inputs.test_name, task_obj.evaluate(
+            with_progress(_inputs.eval_dataset(inputs.test, task), f"test ({inputs.test_name})"))
     result = FinetuneReport(
         config=config.source, model_dir=str(model_dir), task=task, mode="eval", backbone=backbone.describe(),
         num_classes=_num_classes(config, task, inputs), start_step=step, steps=step,

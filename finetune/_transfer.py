@@ -67,7 +67,7 @@ def _fresh(model_dir: Path, overwrite: bool) -> None:
     existing = [model_dir / name for name in RUNS if (model_dir / name).exists()]
     if existing and not overwrite:
         raise FinetuneError(f"{existing[0]} exists: a comparison needs two fresh runs (a resumed run's time "
-                            "and curve would mislead); pass --overwrite to replace them, or choose another --model-dir")
+                            "and curve would mislead); pass --overwrite to replace them, or choose another --out")
     for path in existing:
         shutil.rmtree(path)
 

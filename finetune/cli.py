@@ -23,18 +23,18 @@ def _parser() -> argparse.ArgumentParser:
     parser = console.parser("ckpt-finetune", "Fine-tune converted checkpoints: SSD detection or classification, "
                                              "from a pipeline.config or flags.")
     commands = parser.add_subparsers(dest="command", required=True)
-    tr = console.subcommand(commands, "train", "fine-tune, evaluate, and write the report into --model-dir")
+    tr = console.subcommand(commands, "train", "fine-tune, evaluate, and write the report into --out")
     _common(tr)
     _training_flags(tr)
     console.report_flags(tr)
     tr.set_defaults(run=_train)
-    ev = console.subcommand(commands, "eval", "evaluate the latest checkpoint of --model-dir on the eval/test splits")
+    ev = console.subcommand(commands, "eval", "evaluate the latest checkpoint in --out on the eval/test splits")
     _common(ev)
     ev.add_argument("--checkpoint", type=Path, help="a checkpoint prefix to evaluate instead of the latest")
     console.report_flags(ev)
     ev.set_defaults(run=_eval)
     tf = console.subcommand(commands, "transfer", "train twice, from the fine-tune checkpoint and from scratch, and "
-                                                  "compare (MODEL_DIR/{finetuned,random}, MODEL_DIR/transfer-report.*)")
+                                                  "compare (OUT/{finetuned,random}, OUT/transfer-report.*)")
     _common(tf)
     _training_flags(tf)
     tf.add_argument("--budget-seconds", type=float,
@@ -70,7 +70,7 @@ def _validate_parser(commands) -> None:
 
 def _common(p) -> None:
     p.add_argument("--pipeline-config", type=Path, help="an OD API pipeline.config (without it: flags only)")
-    p.add_argument("--model-dir", type=Path, required=True, help="checkpoints, converted weights and reports go here")
+    console.out_dir(p, "the run directory: checkpoints, converted weights and reports go here (a rerun resumes)")
     p.add_argument("--task", choices=TASKS, default="detection")
     p.add_argument("--mode", choices=MODES, default="finetune",
                    help="classification: finetune (end to end), features (frozen backbone), domain_adversarial")
@@ -115,7 +115,7 @@ def _training_flags(p) -> None:
                                                                            "without a better mAP@0.5 / accuracy")
     g.add_argument("--checkpoint-every", type=int, default=1000, help="save every N steps (and at the end)")
     g.add_argument("--log-every", type=int, default=100, help="log losses every N steps")
-    g.add_argument("--tensorboard", action="store_true", help="write TensorBoard events to MODEL_DIR/tensorboard")
+    g.add_argument("--tensorboard", action="store_true", help="write TensorBoard events to OUT/tensorboard")
 
 
 def _stage(text: str):
@@ -157,7 +157,7 @@ def _train(args) -> int:
     from finetune import finetune  # noqa: PLC0415
 
     report = _guarded_report(args, lambda: finetune(
-        args.pipeline_config, model_dir=args.model_dir, task=args.task, from_scratch=args.from_scratch,
+        args.pipeline_config, model_dir=args.out, task=args.task, from_scratch=args.from_scratch,
         **_run_options(args), **_settings(args)))
     emit(args, report)
     return EXIT_OK
@@ -167,7 +167,7 @@ def _transfer(args) -> int:
     from finetune import compare_transfer  # noqa: PLC0415
 
     report = _guarded_report(args, lambda: compare_transfer(
-        args.pipeline_config, model_dir=args.model_dir, task=args.task, overwrite=args.overwrite,
+        args.pipeline_config, model_dir=args.out, task=args.task, overwrite=args.overwrite,
         budget_seconds=args.budget_seconds, target=args.target, **_run_options(args), **_settings(args)))
     emit(args, report)
     return EXIT_OK if report.passed else EXIT_FINDINGS
@@ -177,7 +177,7 @@ def _eval(args) -> int:
     from finetune import evaluate  # noqa: PLC0415
 
     report = _guarded_report(args, lambda: evaluate(
-        args.pipeline_config, model_dir=args.model_dir, task=args.task, mode=args.mode,
+        args.pipeline_config, model_dir=args.out, task=args.task, mode=args.mode,
         skip_bad_records=args.skip_bad_records, strict=args.strict, seed=args.seed,
         test_input_path=args.test_input_path, checkpoint=args.checkpoint, **_settings(args)))
     emit(args, report)

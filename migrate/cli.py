@@ -31,7 +31,7 @@ def _parser() -> argparse.ArgumentParser:
 
     conv = console.subcommand(commands, "convert", "write a verified TF2 checkpoint (generic, or into a target model)")
     conv.add_argument("source", help="any checkpoint path inspect accepts")
-    conv.add_argument("output", help="output directory (gets a `checkpoint` state file)")
+    console.out_dir(conv, "the output directory (gets a `checkpoint` state file)")
     _target_flags(conv)
     _selection_flags(conv)
     conv.add_argument("--layout", choices=("object", "weights", "h5"), default="object",
@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     zoo = console.subcommand(commands, "zoo", "convert every checkpoint under a directory into one compatibility "
                                               "report (reruns resume: what is unchanged is kept)")
     zoo.add_argument("source", help="zoo directory (tarball layouts, prefixes, V1 files, .h5)")
-    zoo.add_argument("output", help="output directory: converted checkpoints, zoo-report.{json,md,html}, state")
+    console.out_dir(zoo, "converted checkpoints, zoo-report.{json,md,html} and the resumable state go here")
     zoo.add_argument("--jobs", type=int, help="worker processes (default: the number of cores)")
     zoo.add_argument("--manifest", type=Path, help="CSV or JSONL of source, target, options instead of discovery")
     console.report_flags(zoo)
@@ -60,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
 def _zoo(args) -> int:
     from ._zoo import run_zoo  # noqa: PLC0415
 
-    report = run_zoo(args.source, args.output, jobs=args.jobs, manifest=args.manifest, quiet=args.quiet)
+    report = run_zoo(args.source, args.out, jobs=args.jobs, manifest=args.manifest, quiet=args.quiet)
     emit(args, report)
     return EXIT_FINDINGS if report.totals["failed"] else EXIT_OK
 
@@ -136,7 +136,7 @@ def _convert(args) -> int:
             bar.update(stages.index(name) - bar.n)  # the stages finished before this one
 
         try:
-            report = convert(args.source, args.output, target=target, rules=args.rules, restore=args.restore,
+            report = convert(args.source, args.out, target=target, rules=args.rules, restore=args.restore,
                              layout=args.layout, options=_select_options(args), overwrite=args.overwrite,
                              copy=args.copy, parity=args.parity, parity_layers=args.parity_layers, progress=stage)
         except CkptkitError as e:

@@ -1,7 +1,7 @@
 """``ckpt-quantize``: parse arguments, call the :mod:`quantize` library, print, exit.
 
 Subcommands: ``prune``, ``qat``, ``export``, ``eval`` and ``run`` (all of them
-in one go).  The model is ``--model-dir`` (a ckpt-finetune run, with the
+in one go).  The model is ``--trained`` (a ckpt-finetune run, with the
 pipeline.config / flags it was trained with) or ``--keras-model`` (a saved
 tf_keras classifier, with the data flags).  Exit codes are those of every
 ckptkit tool (:mod:`reports.console`); an error is one line on stderr naming
@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _source(p) -> None:
     g = p.add_argument_group("the model and its data")
-    g.add_argument("--model-dir", type=Path, help="a ckpt-finetune run directory")
+    g.add_argument("--trained", type=Path, metavar="DIR", help="a ckpt-finetune run: the directory its --out named")
     g.add_argument("--keras-model", type=Path, help="or: a saved tf_keras classifier (.h5 or SavedModel directory)")
     g.add_argument("--task", choices=("classification", "detection"), default="classification")
     g.add_argument("--pipeline-config", type=Path, help="the pipeline.config the run was trained with")
@@ -66,7 +66,7 @@ def _source(p) -> None:
 
 
 def _out(p, text: str) -> None:
-    p.add_argument("--out", type=Path, required=True, help=text)
+    console.out_dir(p, text)
     p.add_argument("--overwrite", action="store_true", help="replace an existing export directory (and --output)")
     console.report_flags(p)
 
@@ -118,7 +118,7 @@ def _settings(args) -> dict:
     names = ("label_map_path", "train_input_path", "eval_input_path", "test_input_path", "batch_size",
              "eval_batch_size", "skip_bad_records", "seed")
     settings = {n: getattr(args, n) for n in names if getattr(args, n, None) not in (None, False)}
-    if args.model_dir is not None:
+    if args.trained is not None:
         for name in ("image_size", "feature_extractor", "depth_multiplier"):
             if getattr(args, name) is not None:
                 settings[name] = getattr(args, name)
@@ -130,7 +130,7 @@ def _settings(args) -> dict:
 def _task(args):
     from quantize import load  # noqa: PLC0415
 
-    return load(args.task, model_dir=args.model_dir, keras_model=args.keras_model, **_settings(args))
+    return load(args.task, model_dir=args.trained, keras_model=args.keras_model, **_settings(args))
 
 
 def _prune_config(args):
@@ -255,8 +255,8 @@ def main(argv=None) -> int:
 
     args = _parser().parse_args(argv)
     console.log_to_stderr("ckpt-quantize", args.quiet)
-    if (args.model_dir is None) == (args.keras_model is None):
-        print("ckpt-quantize: error: give exactly one model: --model-dir (a ckpt-finetune run) or --keras-model",
+    if (args.trained is None) == (args.keras_model is None):
+        print("ckpt-quantize: error: give exactly one model: --trained (a ckpt-finetune run) or --keras-model",
               file=sys.stderr)
         return EXIT_BAD_INPUT
     return run_guarded("ckpt-quantize", args, (CkptkitError,))

@@ -1,7 +1,7 @@
 """The command-line vocabulary all four ckptkit tools share: flags, exit codes, errors, progress.
 
 ``ckpt-migrate``, ``ckpt-finetune``, ``ckpt-quantize`` and ``ckpt-report`` build
-their parsers from here so that ``--format``, ``--output``, ``--overwrite``,
+their parsers from here so that ``--out``, ``--format``, ``--output``, ``--overwrite``,
 ``--quiet`` and ``--debug`` mean the same everywhere and every ``--help`` ends
 with the same exit codes.  No TensorFlow.
 """
@@ -50,6 +50,13 @@ def _global_flags(p: argparse.ArgumentParser, default) -> None:
     p.add_argument("--debug", action="store_true", help="show the traceback of an error (exit code unchanged)",
                    **extra)
     p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr", **extra)
+
+
+def out_dir(p: argparse.ArgumentParser, help: str) -> None:
+    """``--out DIR``: the directory a command writes, spelled the same in every tool.
+
+    A flag rather than a positional: ``--train-input-path a b OUT`` would swallow OUT."""
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help=help)
 
 
 def report_flags(p: argparse.ArgumentParser, formats: tuple[str, ...] = REPORT_FORMATS) -> None:

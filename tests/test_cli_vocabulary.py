@@ -21,7 +21,7 @@ TOOLS = {"ckpt-migrate": migrate.cli, "ckpt-finetune": finetune.cli, "ckpt-quant
 # A run that reaches the library with input it cannot use, per tool; the model-free ones first.
 BAD_INPUT = {
     "ckpt-migrate": lambda tmp: ["inspect", str(tmp / "missing.ckpt")],
-    "ckpt-finetune": lambda tmp: ["eval", "--pipeline-config", str(tmp / "missing.config"), "--model-dir",
+    "ckpt-finetune": lambda tmp: ["eval", "--pipeline-config", str(tmp / "missing.config"), "--out",
                                   str(tmp / "run")],
     "ckpt-quantize": lambda tmp: ["eval", str(tmp / "missing-export"), "--keras-model", str(tmp / "missing.h5")],
     "ckpt-report": lambda tmp: ["render", str(tmp / "missing.json")],
@@ -29,7 +29,7 @@ BAD_INPUT = {
 # The subcommand function a KeyboardInterrupt is raised from, with arguments that parse.
 INTERRUPTED = {
     "ckpt-migrate": ("_inspect", ["inspect", "x"]),
-    "ckpt-finetune": ("_eval", ["eval", "--model-dir", "x"]),
+    "ckpt-finetune": ("_eval", ["eval", "--out", "x"]),
     "ckpt-quantize": ("_eval", ["eval", "x", "--keras-model", "m.h5"]),
     "ckpt-report": ("_render", ["render", "x.json"]),
 }
@@ -57,6 +57,24 @@ def test_every_subcommand_has_the_shared_flags(tool, command):
     assert set(formats) <= set(REPORT_FORMATS) and {"text", "json"} <= set(formats), formats
     assert options["--format"].default == "text"
     assert "--report" not in options  # the old spelling is gone everywhere
+
+
+WRITES_A_DIRECTORY = {("ckpt-migrate", "convert"), ("ckpt-migrate", "zoo"), ("ckpt-finetune", "train"),
+                      ("ckpt-finetune", "eval"), ("ckpt-finetune", "transfer"), ("ckpt-quantize", "prune"),
+                      ("ckpt-quantize", "qat"), ("ckpt-quantize", "export"), ("ckpt-quantize", "run")}
+
+
+@pytest.mark.parametrize("tool,command", ALL_SUBCOMMANDS)
+def test_the_directory_a_command_writes_is_out_everywhere(tool, command):
+    parser = _subcommands(TOOLS[tool])[command]
+    options = _options(parser)
+    writes = (tool, command) in WRITES_A_DIRECTORY
+    assert ("--out" in options) == writes, f"{tool} {command}"
+    if writes:
+        assert options["--out"].required and options["--out"].metavar == "DIR"
+    assert not {"--model-dir", "--output-dir", "--out-dir", "--output_directory"} & set(options)
+    positionals = {a.dest for a in parser._actions if not a.option_strings}
+    assert not {"out", "output", "output_dir", "model_dir"} & positionals, positionals
 
 
 @pytest.mark.parametrize("tool", TOOLS)
@@ -109,7 +127,7 @@ def test_target_none_is_the_generic_conversion(zoo, tmp_path, capsys):
     assert migrate.cli.main(["map", src, "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out) == generic
     report = tmp_path / "conversion.json"
-    assert migrate.cli.main(["convert", src, str(tmp_path / "out"), "--target", "none", "--quiet",
+    assert migrate.cli.main(["convert", src, "--out", str(tmp_path / "out"), "--target", "none", "--quiet",
                              "--format", "json", "--output", str(report)]) == 0
     assert json.loads(report.read_text())["mode"] == "generic"
     assert (tmp_path / "out" / "checkpoint").is_file()

@@ -122,17 +122,17 @@ def test_shards_are_linked_and_output_is_complete(zoo, tmp_path):
 
 def test_existing_output_needs_overwrite(zoo, tmp_path, capsys):
     src, out = str(zoo["vgg_16_v1"]), str(tmp_path / "out")
-    assert main(["convert", src, out, "--format", "json"]) == 0
+    assert main(["convert", src, "--out", out, "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["mapping"]["summary"]["mapped"] == 33 and data["verified"] == 33 + 1  # + save_counter
-    assert main(["convert", src, out]) == 2
+    assert main(["convert", src, "--out", out]) == 2
     assert "output exists; pass --overwrite" in capsys.readouterr().err
-    assert main(["convert", src, out, "--overwrite", "--copy"]) == 0
+    assert main(["convert", src, "--out", out, "--overwrite", "--copy"]) == 0
 
 
 def test_refuses_to_replace_its_input(zoo, tmp_path):
     import shutil
 
     entry = shutil.copytree(zoo["mobilenet_v1_small"], tmp_path / "m")
-    assert main(["convert", str(entry), str(entry), "--overwrite"]) == 2
+    assert main(["convert", str(entry), "--out", str(entry), "--overwrite"]) == 2
     assert (entry / "model.ckpt.index").exists()

@@ -52,7 +52,7 @@ def detection_run(data, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("finetune-detection")
     shapes = data["detection_shapes"]
     test = _head(shapes / "test.record", tmp / "test.record", 8)
-    argv = ["train", "--pipeline-config", shapes / "pipeline.config", "--model-dir", tmp / "run",
+    argv = ["train", "--pipeline-config", shapes / "pipeline.config", "--out", tmp / "run",
             "--fine-tune-checkpoint", data["mobilenet_v1_small"], "--num-steps", 2, "--num-examples", 4,
             "--test-input-path", test, *SMALL]
     code = main([str(a) for a in argv])
@@ -89,12 +89,23 @@ def test_report_round_trips_and_renders_with_ckpt_report(detection_run, capsys):
     assert "Starting weights" in out and "Test metrics (test.record)" in out
 
 
-def test_eval_reads_the_trained_checkpoint(detection_run, data, capsys):
+def test_eval_reads_the_trained_checkpoint(detection_run, data, capsys, monkeypatch):
+    from finetune.engine import _batches
+
     _, model_dir, _ = detection_run
     shapes = data["detection_shapes"]
-    code, out, err = _run(capsys, "eval", "--pipeline-config", shapes / "pipeline.config", "--model-dir", model_dir,
-                          "--num-examples", 4, *SMALL_EVAL)
+    batches, real = {}, _batches.progress
+
+    def spy(total, desc, *args, iterable, **kwargs):
+        for batch in real(total, desc, *args, iterable=iterable, **kwargs):
+            batches[desc] = batches.get(desc, 0) + 1
+            yield batch
+
+    monkeypatch.setattr(_batches, "progress", spy)
+    code, out, err = _run(capsys, "eval", "--pipeline-config", shapes / "pipeline.config", "--out", model_dir,
+                          "--num-examples", 4, "--test-input-path", model_dir.parent / "test.record", *SMALL_EVAL)
     assert code == 0, err
+    assert set(batches) == {"evaluate", "test (test.record)"} and all(batches.values()), batches  # one bar a split
     report = json.loads(out)
     assert report["mode"] == "eval" and report["steps"] == 2
     assert "mAP@0.5" in report["metrics_history"][0]["metrics"]
@@ -121,7 +132,7 @@ def classification_data(data, tmp_path_factory) -> dict[str, Path]:
 
 def _classification_argv(classification_data, data, model_dir: Path, steps: int) -> list:
     d = classification_data
-    return ["train", "--model-dir", model_dir, "--task", "classification", "--feature-extractor", "mobilenet_v1",
+    return ["train", "--out", model_dir, "--task", "classification", "--feature-extractor", "mobilenet_v1",
             "--train-input-path", d["train"], "--eval-input-path", d["val"], "--label-map-path", d["label_map"],
             "--fine-tune-checkpoint", data["mobilenet_v1_small"], "--learning-rate", 0.01, "--num-steps", steps,
             "--skip-bad-records", "--freeze", "^conv1/", *SMALL]
@@ -204,7 +215,7 @@ BAD_INPUTS = {
 def test_bad_input_is_one_line_and_exit_2(case, data, tmp_path, capsys):
     make, pattern = BAD_INPUTS[case]
     flags = make(tmp_path, data["detection_shapes"])
-    code, _, err = _run(capsys, "train", "--model-dir", tmp_path / "run", "--num-steps", 1, *flags, *SMALL)
+    code, _, err = _run(capsys, "train", "--out", tmp_path / "run", "--num-steps", 1, *flags, *SMALL)
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("ckpt-finetune: error: "), err
@@ -222,7 +233,7 @@ def test_bad_records_without_skip_fail(classification_data, data, tmp_path, caps
 def test_checkpoint_that_does_not_fit_shows_the_mapping_report(data, tmp_path, capsys):
     """mobilenet_v1_small has depth multiplier 0.25; the config asks for 0.5."""
     shapes = data["detection_shapes"]
-    code, out, err = _run(capsys, "train", "--pipeline-config", shapes / "pipeline.config", "--model-dir", tmp_path,
+    code, out, err = _run(capsys, "train", "--pipeline-config", shapes / "pipeline.config", "--out", tmp_path,
                           "--num-steps", 1, "--fine-tune-checkpoint", data["mobilenet_v1_small"], "--batch-size", 4,
                           "--quiet")
     assert code == 2
@@ -261,7 +272,7 @@ def test_stage_flag(text, steps, freeze, multiplier):
 
 def test_stage_flag_rejects_nonsense(capsys):
     with pytest.raises(SystemExit) as exit_info:
-        main(["train", "--model-dir", "x", "--stage", "many:^conv"])
+        main(["train", "--out", "x", "--stage", "many:^conv"])
     assert exit_info.value.code == 2 and "STEPS[:REGEX[:LR_MULT]]" in capsys.readouterr().err
 
 
@@ -315,7 +326,7 @@ def test_validate_syntax_error_exits_2_with_file_line_col(data, tmp_path, capsys
 
 def test_train_refuses_every_blocking_problem_at_once(tmp_path, capsys):
     zoo = REPO / "tests" / "data" / "configs" / "faster_rcnn_inception_v2_coco_2018_01_28.pipeline.config"
-    code = main(["train", "--pipeline-config", str(zoo), "--model-dir", str(tmp_path / "run"), "--quiet"])
+    code = main(["train", "--pipeline-config", str(zoo), "--out", str(tmp_path / "run"), "--quiet"])
     err = capsys.readouterr().err
     assert code == 2 and "6 problem(s) to fix before training" in err
     assert err.index("model.faster_rcnn") < err.index("PATH_TO_BE_CONFIGURED") and not (tmp_path / "run").exists()

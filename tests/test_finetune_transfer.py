@@ -44,7 +44,7 @@ def splits(data, tmp_path_factory) -> dict[str, Path]:
 
 def _argv(data, splits, model_dir: Path, *extra) -> list[str]:
     shapes = data["classify_shapes"]
-    argv = ["transfer", "--model-dir", model_dir, "--task", "classification", "--mode", "features",
+    argv = ["transfer", "--out", model_dir, "--task", "classification", "--mode", "features",
             "--feature-extractor", "mobilenet_v1", "--depth-multiplier", "0.5", "--image-size", "128",
             "--train-input-path", splits["train"], "--eval-input-path", splits["val"],
             "--test-input-path", splits["test"], "--label-map-path", shapes / "label_map.pbtxt",

@@ -89,7 +89,7 @@ def test_keras_resnet50_on_collapsed_weights_fails_at_its_first_block(random_res
 
 
 def test_cli_exits_1_on_inconclusive_parity(random_resnet, tmp_path, capsys):
-    code = main(["convert", str(random_resnet), str(tmp_path / "out"), "--target", "auto", "--parity",
+    code = main(["convert", str(random_resnet), "--out", str(tmp_path / "out"), "--target", "auto", "--parity",
                  "--parity-layers", "--format", "json", "--quiet"])
     assert code == 1
     captured = capsys.readouterr()

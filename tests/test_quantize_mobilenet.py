@@ -23,11 +23,11 @@ def test_finetuned_mobilenet_through_ckpt_quantize_run(tmp_path, capsys):
              "--image-size", "128", "--label-map-path", shapes / "label_map.pbtxt", "--train-input-path",
              shapes / "train.record", "--test-input-path", shapes / "test.record", "--batch-size", "16"]
     run = tmp_path / "ft"
-    assert finetune_main([str(a) for a in ["train", "--model-dir", run, *flags, "--fine-tune-checkpoint",
+    assert finetune_main([str(a) for a in ["train", "--out", run, *flags, "--fine-tune-checkpoint",
                                            data["mobilenet_v1_shapes_legacy"], "--num-steps", "40",
                                            "--learning-rate", "0.001", "--quiet"]]) == 0
     capsys.readouterr()
-    code = main([str(a) for a in ["run", "--model-dir", run, *flags, "--prune-steps", "20", "--qat-steps", "10",
+    code = main([str(a) for a in ["run", "--trained", run, *flags, "--prune-steps", "20", "--qat-steps", "10",
                                   "--int8-io", "--out", tmp_path / "q", "--format", "json"]])
     out = capsys.readouterr().out
     assert code == 0

@@ -132,7 +132,7 @@ def test_background_class_dropped_for_1000_class_target(zoo, tmp_path):
 def test_incomplete_mapping_is_reported_not_raised_as_a_traceback(zoo, tmp_path, capsys):
     from migrate.cli import main
 
-    code = main(["convert", str(zoo["mobilenet_v1_small"]), str(tmp_path / "out"), "--target", "keras:MobileNetV2"])
+    code = main(["convert", str(zoo["mobilenet_v1_small"]), "--out", str(tmp_path / "out"), "--target", "keras:MobileNetV2"])
     captured = capsys.readouterr()
     assert code == 2 and not (tmp_path / "out").exists()
     assert "does not fit keras:MobileNetV2" in captured.err and "Traceback" not in captured.err
@@ -148,7 +148,7 @@ def test_wrong_rule_fails_parity_and_names_the_layer(zoo, tmp_path, capsys):
         "[[rule]]\nsource = '^MobilenetV1/Conv2d_3_pointwise/BatchNorm/moving_mean'\ntarget = 'conv_pw_3_bn/beta'\n")
     from migrate.cli import main
 
-    code = main(["convert", str(zoo["mobilenet_v1_small"]), str(tmp_path / "out"), "--target", "auto",
+    code = main(["convert", str(zoo["mobilenet_v1_small"]), "--out", str(tmp_path / "out"), "--target", "auto",
                  "--rules", str(rules), "--parity", "--parity-layers"])
     captured = capsys.readouterr()
     assert code == 1 and not (tmp_path / "out").exists()
@@ -194,7 +194,7 @@ def test_other_layouts_load_with_load_weights(zoo, tmp_path, tf, flags, load):
     from migrate.cli import main
 
     out = tmp_path / "out"
-    assert main(["convert", str(zoo["mobilenet_v1_small"]), str(out), "--target", "auto", *flags]) == 0
+    assert main(["convert", str(zoo["mobilenet_v1_small"]), "--out", str(out), "--target", "auto", *flags]) == 0
     with open_checkpoint(zoo["mobilenet_v1_small"]) as reader:
         plan = plan_model(reader, TargetSpec("auto"), None, "full", SelectOptions())
     model = build(plan.target)

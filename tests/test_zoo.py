@@ -108,7 +108,7 @@ def test_rerun_keeps_converted_and_retries_failed(mixed_zoo, tmp_path):
 
 def test_killed_run_resumes(mixed_zoo, tmp_path):
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "migrate.cli", "zoo", str(mixed_zoo), str(out), "--jobs", "1", "--format", "json"]
+    cmd = [sys.executable, "-m", "migrate.cli", "zoo", str(mixed_zoo), "--out", str(out), "--jobs", "1", "--format", "json"]
     child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

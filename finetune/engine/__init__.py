@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from migrate.lazy import lazy_exports
 
+from ._batches import with_progress
 from ._callbacks import Callback, StopTraining
 from ._errors import EngineConfigError, EngineError, RestoreError, TrainingDivergedError
 from ._freeze import Selection, Stage, select_trainable
@@ -50,7 +51,7 @@ _LAZY = {
 __all__ = [
     "BestMetric", "Callback", "EarlyStopping", "EngineConfigError", "EngineError", "EvalRecord", "Mismatch",
     "OptimizerConfig", "RestoreError", "RestoreReport", "Selection", "Stage", "StopTraining", "Task",
-    "TrainOptions", "TrainReport", "TrainingDivergedError", "select_trainable", *_LAZY,
+    "TrainOptions", "TrainReport", "TrainingDivergedError", "select_trainable", "with_progress", *_LAZY,
 ]
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from reports.console import progress
 
+from ._batches import with_progress
+
 from ._callbacks import Hooks, StopTraining
 from ._data import DataPosition
 from ._errors import EngineConfigError, TrainingDivergedError
@@ -184,8 +186,8 @@ class _Run:
         """Validation losses and the task's metrics; True when early stopping says stop."""
         dataset = self.eval_dataset_fn() if callable(self.eval_dataset_fn) else self.eval_dataset_fn
         sums, batches, first = {}, 0, None
-        for batch in progress(_known_length(dataset), "validate", "batch", quiet=None if self.chief else True,
-                              leave=False, iterable=dataset):
+        quiet = None if self.chief else True
+        for batch in with_progress(dataset, "validate", quiet):
             losses, outputs = self.eval_step(batch)
             for name, value in losses.items():
                 sums[name] = sums.get(name, 0.0) + float(value)
@@ -194,7 +196,8 @@ class _Run:
         if not batches:
             raise EngineConfigError("the evaluation dataset yields no batches")
         metrics = {("val_loss" if k == "total" else f"val_{k}"): v / batches for k, v in sums.items()}
-        metrics.update({k: float(v) for k, v in self.task.evaluate(dataset).items()})
+        task_metrics = self.task.evaluate(with_progress(dataset, "metrics", quiet))
+        metrics.update({k: float(v) for k, v in task_metrics.items()})
         record = EvalRecord(self.step, metrics)
         self.history.evals.append(record)
         stop = self.monitor.update(record, self._train_mean(self.evaluated_at, self.step))
@@ -278,13 +281,6 @@ class _Run:
         self.summaries.close()
         if hasattr(self, "state"):
             self.state.close()
-
-
-def _known_length(dataset) -> int | None:
-    """The number of batches when tf.data knows it (None: unknown or infinite)."""
-    cardinality = getattr(dataset, "cardinality", None)
-    n = int(cardinality()) if cardinality else -1
-    return n if n >= 0 else None
 
 
 def _rates(acc: dict) -> tuple[float, float]:

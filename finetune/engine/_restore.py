@@ -62,7 +62,7 @@ def _saved_variables(checkpoint) -> tuple[Path, dict[str, tuple[str, tuple, str]
             if reader.format != "tf2-object":
                 raise RestoreError(f"{checkpoint}: expected a TF2 object-based checkpoint (tf.train.Checkpoint("
                                    f"model=m)), found {reader.format}; convert it first: ckpt-migrate convert "
-                                   f"{checkpoint} OUT --target auto")
+                                   f"{checkpoint} --out DIR --target auto")
             keys = set(reader.keys())
             saved = {key: (full_name, tuple(reader.spec(key).shape), reader.spec(key).dtype)
                      for node in decode_object_graph(reader.read(OBJECT_GRAPH_KEY).item())

@@ -38,7 +38,7 @@ def data_flipped_stats(box):
     flip(box.inp / "model.ckpt.data-00000-of-00001", 0.5)
 
 
-@case("v2-data", BASE, "ckpt-migrate convert {in} {out}/conv", SHARD + r"tensor .* needs bytes up to \d+")
+@case("v2-data", BASE, "ckpt-migrate convert {in} --out {out}/conv", SHARD + r"tensor .* needs bytes up to \d+")
 def data_truncated_convert(box):
     truncate(box.inp / "model.ckpt.data-00000-of-00001", 0.9)
 
@@ -181,7 +181,7 @@ def _node(*children: tuple[int, str]) -> bytes:
     return field_bytes(1, b"".join(field_bytes(1, field_varint(1, i) + field_bytes(2, n.encode())) for i, n in children))
 
 
-TF2_CONVERT = "ckpt-migrate convert {in} {out}/conv"
+TF2_CONVERT = "ckpt-migrate convert {in} --out {out}/conv"
 
 
 @case("objgraph", "tf2_object", TF2_CONVERT, None, exit=0, stdout=r"generic")

@@ -43,7 +43,7 @@ def h5_huge_unallocated_dataset(box):
         f.create_dataset("huge:0", shape=(1 << 40,), dtype="f4", chunks=(1 << 16,))
 
 
-@case("h5", "keras_h5", "ckpt-migrate convert {in}/weights.h5 {out}/conv",
+@case("h5", "keras_h5", "ckpt-migrate convert {in}/weights.h5 --out {out}/conv",
       H5_FILE + r"tensor huge:0 declares 4398046511104 bytes but the file stores 0")
 def h5_huge_dataset_convert(box):
     with h5py.File(_h5(box), "a") as f:
@@ -65,7 +65,7 @@ def h5_non_utf8_dataset_name(box):
         fid.close()
 
 
-@case("h5", "keras_h5", "ckpt-migrate convert {in}/weights.h5 {out}/conv",
+@case("h5", "keras_h5", "ckpt-migrate convert {in}/weights.h5 --out {out}/conv",
       H5_FILE + r"tensor leak:0 keeps its bytes in another file \(external storage")
 def h5_external_storage(box):
     """Raw data in a file beside (or anywhere): converting would copy that file into the output."""
@@ -204,34 +204,34 @@ def non_utf8_file_name(box):
     os.rename(box.inp / "weights.h5", os.fsencode(box.inp) + b"/w\xff\xfe.h5")
 
 
-@case("paths", "keras_h5", "ckpt-migrate convert {in}/w\udcff.h5 {out}/conv", None, exit=0, stdout=r"generic")
+@case("paths", "keras_h5", "ckpt-migrate convert {in}/w\udcff.h5 --out {out}/conv", None, exit=0, stdout=r"generic")
 def non_utf8_file_name_convert(box):
     os.rename(box.inp / "weights.h5", os.fsencode(box.inp) + b"/w\xff.h5")
 
 
 # -- convert's output ----------------------------------------------------------------------
-@case("convert", BASE, "ckpt-migrate convert {in} {out}/conv", r"conv: output exists; pass --overwrite to replace it")
+@case("convert", BASE, "ckpt-migrate convert {in} --out {out}/conv", r"conv: output exists; pass --overwrite to replace it")
 def convert_output_exists(box):
     (box.out / "conv").mkdir()
     (box.out / "conv" / "mine.txt").write_text("keep me")
 
 
-@case("convert", BASE, "ckpt-migrate convert {in} {in} --overwrite", r"replacing it would delete the input")
+@case("convert", BASE, "ckpt-migrate convert {in} --out {in} --overwrite", r"replacing it would delete the input")
 def convert_output_is_input(box):
     pass
 
 
-@case("convert", BASE, "ckpt-migrate convert {in} {out}/file/conv", r"out/file: (File exists|Not a directory)")
+@case("convert", BASE, "ckpt-migrate convert {in} --out {out}/file/conv", r"out/file: (File exists|Not a directory)")
 def convert_output_under_a_file(box):
     (box.out / "file").write_text("a file, not a directory")
 
 
-@case("convert", BASE, "ckpt-migrate convert {in} {out}/conv --rules {in}/rules.toml --target auto",
+@case("convert", BASE, "ckpt-migrate convert {in} --out {out}/conv --rules {in}/rules.toml --target auto",
       r"rules\.toml:\d+: invalid regular expression")
 def convert_bad_rules(box):
     (box.inp / "rules.toml").write_text("[[rule]]\nsource = '^(unclosed'\ntarget = 'x'\n")
 
 
-@case("convert", BASE, "ckpt-migrate convert {in} {out}/conv --copy", None, exit=0, stdout=r"generic")
+@case("convert", BASE, "ckpt-migrate convert {in} --out {out}/conv --copy", None, exit=0, stdout=r"generic")
 def convert_copy_v2(box):  # --copy used to reference shards it had not copied: every V2 source failed
     pass

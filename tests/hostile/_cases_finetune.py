@@ -22,11 +22,11 @@ from ._case import case
 from ._damage import truncate
 
 BASE = "detection_shapes"
-FT = ("ckpt-finetune train --model-dir {out}/run --image-size 64 --depth-multiplier 0.25 --batch-size 4 "
+FT = ("ckpt-finetune train --out {out}/run --image-size 64 --depth-multiplier 0.25 --batch-size 4 "
       "--num-steps 1 --quiet --from-scratch")
 CONFIG = FT + " --pipeline-config {in}/pipeline.config"
 FLAGS = FT + " --feature-extractor ssd_mobilenet_v1 --label-map-path {in}/label_map.pbtxt --train-input-path {in}/t.record"
-EVAL = ("ckpt-finetune eval --model-dir {out}/run --image-size 64 --depth-multiplier 0.25 --eval-batch-size 4 "
+EVAL = ("ckpt-finetune eval --out {out}/run --image-size 64 --depth-multiplier 0.25 --eval-batch-size 4 "
         "--pipeline-config {in}/pipeline.config --eval-input-path {in}/t.record")
 PC = r"pipeline\.config:\d+:\d+: "
 LM = r"label_map\.pbtxt:\d+:\d+: "

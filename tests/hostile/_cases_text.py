@@ -79,7 +79,7 @@ def rules_missing(box):
 
 
 # -- zoo manifests -------------------------------------------------------------------------------
-ZOO = "ckpt-migrate zoo {in}/zoo {out}/zoo --jobs 1 --manifest {in}/"
+ZOO = "ckpt-migrate zoo {in}/zoo --out {out}/zoo --jobs 1 --manifest {in}/"
 MANIFEST = r"m\.(jsonl|csv)(:\d+)?: "
 
 
@@ -162,42 +162,42 @@ def manifest_hostile_sources(box):
 
 
 # -- zoo directories, output directories and state -------------------------------------------
-@case("zoo", None, "ckpt-migrate zoo {in}/nothing {out}/zoo", r"nothing: not a directory")
+@case("zoo", None, "ckpt-migrate zoo {in}/nothing --out {out}/zoo", r"nothing: not a directory")
 def zoo_source_missing(box):
     pass
 
 
-@case("zoo", None, "ckpt-migrate zoo {in} {out}/zoo", r"zoo: (File exists|Not a directory)")
+@case("zoo", None, "ckpt-migrate zoo {in} --out {out}/zoo", r"zoo: (File exists|Not a directory)")
 def zoo_output_is_a_file(box):
     (box.out / "zoo").write_text("a file")
 
 
-@case("zoo", None, "ckpt-migrate zoo {in} {out}", r"\.ckptkit-zoo-state\.json: state file is corrupt")
+@case("zoo", None, "ckpt-migrate zoo {in} --out {out}", r"\.ckptkit-zoo-state\.json: state file is corrupt")
 def zoo_state_not_json(box):
     (box.out / ".ckptkit-zoo-state.json").write_text("{ half a state")
 
 
-@case("zoo", None, "ckpt-migrate zoo {in} {out}", r"\.ckptkit-zoo-state\.json: state file is corrupt")
+@case("zoo", None, "ckpt-migrate zoo {in} --out {out}", r"\.ckptkit-zoo-state\.json: state file is corrupt")
 def zoo_state_wrong_shape(box):
     (box.out / ".ckptkit-zoo-state.json").write_text('[{"items": 1}]')
 
 
-@case("zoo", None, "ckpt-migrate zoo {in} {out}", r"\.ckptkit-zoo-state\.json: state file is corrupt")
+@case("zoo", None, "ckpt-migrate zoo {in} --out {out}", r"\.ckptkit-zoo-state\.json: state file is corrupt")
 def zoo_state_items_wrong_shape(box):
     (box.out / ".ckptkit-zoo-state.json").write_text('{"version": 1, "items": {"a": {"row": 3}}}')
 
 
-@case("zoo", None, "ckpt-migrate zoo {in} {out}", r"\.ckptkit-zoo\.lock: Is a directory")
+@case("zoo", None, "ckpt-migrate zoo {in} --out {out}", r"\.ckptkit-zoo\.lock: Is a directory")
 def zoo_lock_is_directory(box):
     (box.out / ".ckptkit-zoo.lock").mkdir()
 
 
-@case("zoo", None, "ckpt-migrate zoo {in} {in}/out", r"output directory is inside the zoo directory")
+@case("zoo", None, "ckpt-migrate zoo {in} --out {in}/out", r"output directory is inside the zoo directory")
 def zoo_output_inside_source(box):
     pass
 
 
-@case("zoo", None, "ckpt-migrate zoo {in} {out}", None, exit=0, stdout=r"checkpoints: 0")
+@case("zoo", None, "ckpt-migrate zoo {in} --out {out}", None, exit=0, stdout=r"checkpoints: 0")
 def zoo_symlinks_out_of_tree(box):
     """Symbolic links to a checkpoint, a directory and / outside the zoo are not followed."""
     os.symlink("/", box.inp / "root")
@@ -205,7 +205,7 @@ def zoo_symlinks_out_of_tree(box):
     os.symlink("/etc/passwd", box.inp / "model.ckpt.index")
 
 
-@case("zoo", "keras_h5", "ckpt-migrate zoo {in} {out} --jobs 1 --format json", None, exit=0,
+@case("zoo", "keras_h5", "ckpt-migrate zoo {in} --out {out} --jobs 1 --format json", None, exit=0,
       stdout=r'"converted": 5')
 def zoo_hostile_names(box):
     """Names with newlines, leading dots and dashes, non-UTF-8 bytes and 250 characters convert inside OUT."""

@@ -21,7 +21,7 @@ def test_two_zoo_runs_on_one_output_directory(zoo, tmp_path):
     for i in range(4):  # generic conversions: enough work that the two runs overlap, no TensorFlow needed
         shutil.copy(zoo["keras_h5"], box.inp / f"weights_{i}.h5")
     shutil.copytree(zoo["partitioned"], box.inp / "partitioned")
-    command = ["ckpt-migrate", "zoo", str(box.inp), str(box.out), "--jobs", "1", "--format", "json"]
+    command = ["ckpt-migrate", "zoo", str(box.inp), "--out", str(box.out), "--jobs", "1", "--format", "json"]
 
     first, second = start(command, cwd=box.cwd, env=environment(box)), start(command, cwd=box.cwd, env=environment(box))
     results = [finish(first, timeout=180), finish(second, timeout=180)]
@@ -59,7 +59,7 @@ def test_a_run_is_refused_while_another_holds_the_directory(zoo, tmp_path):
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         lock.write(f"pid {os.getpid()}")
         lock.flush()
-        refused = run(["ckpt-migrate", "zoo", str(box.inp), str(box.out), "--format", "json"], box, timeout=60)
+        refused = run(["ckpt-migrate", "zoo", str(box.inp), "--out", str(box.out), "--format", "json"], box, timeout=60)
     assert refused.returncode == 2 and len(refused.stderr_lines) == 1, refused.stderr
     assert re.match(BUSY, refused.stderr_lines[0]), refused.stderr_lines[0]
     assert sorted(p.name for p in box.out.iterdir()) == [".ckptkit-zoo.lock"]

@@ -78,5 +78,5 @@ def test_clean_inputs_are_never_modified(zoo, fixture, tmp_path):
     path = box.inp / src.name if src.is_file() else box.inp
     before = snapshot(box.root, skip=(box.out,))
     assert run(["ckpt-migrate", "inspect", "--stats", "--verify", str(path)], box).returncode == 0
-    assert run(["ckpt-migrate", "convert", str(path), str(box.out / "conv")], box).returncode == 0
+    assert run(["ckpt-migrate", "convert", str(path), "--out", str(box.out / "conv")], box).returncode == 0
     assert outside_writes(box, before) == []

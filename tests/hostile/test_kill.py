@@ -38,9 +38,9 @@ def test_convert_killed_at_random_points(mode, zoo, tmp_path):
     box = Sandbox(tmp_path / "box").create()
     shutil.copytree(zoo[SOURCE], box.inp, dirs_exist_ok=True)
     source = snapshot(box.inp)
-    command = ["ckpt-migrate", "convert", str(box.inp), str(box.out / "conv"), *MODES[mode], "--overwrite"]
+    command = ["ckpt-migrate", "convert", str(box.inp), "--out", str(box.out / "conv"), *MODES[mode], "--overwrite"]
 
-    reference = run(["ckpt-migrate", "convert", str(box.inp), str(box.out / "reference"), *MODES[mode]], box)
+    reference = run(["ckpt-migrate", "convert", str(box.inp), "--out", str(box.out / "reference"), *MODES[mode]], box)
     assert reference.returncode == 0, reference.stderr
     expected = _tensors(box.out / "reference")
     rng = random.Random(f"kill-{mode}")  # seeded: the same kill points every run

@@ -45,7 +45,7 @@ def _finetune_box(zoo, tmp_path) -> Sandbox:
 
 
 def _train_command(box: Sandbox, steps: int, every: int) -> list[str]:
-    return ["ckpt-finetune", "train", "--model-dir", str(box.out / "run"), "--task", "classification",
+    return ["ckpt-finetune", "train", "--out", str(box.out / "run"), "--task", "classification",
             "--feature-extractor", "mobilenet_v1", "--label-map-path", str(box.inp / "label_map.pbtxt"),
             "--train-input-path", str(box.inp / "train.record"), "--image-size", "64", "--depth-multiplier", "0.25",
             "--batch-size", "4", "--num-steps", str(steps), "--checkpoint-every", str(every), "--quiet",

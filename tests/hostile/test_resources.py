@@ -54,7 +54,7 @@ def test_disk_full(zoo, tmp_path, flags):
     box = _box(zoo, tmp_path)
     source = snapshot(box.inp)
     with mounted(box.out, "size=1m"):
-        result = run(["ckpt-migrate", "convert", str(box.inp), str(box.out / "conv"), *flags], box)
+        result = run(["ckpt-migrate", "convert", str(box.inp), "--out", str(box.out / "conv"), *flags], box)
         _assert_refused(result, FULL)
         assert list(box.out.iterdir()) == [], "a failed conversion left files on the full disk"
     assert snapshot(box.inp) == source
@@ -65,7 +65,7 @@ def test_read_only_output(zoo, tmp_path, flags):
     box = _box(zoo, tmp_path)
     source = snapshot(box.inp)
     with mounted(box.out, "ro", "size=1m"):
-        _assert_refused(run(["ckpt-migrate", "convert", str(box.inp), str(box.out / "conv"), *flags], box), READ_ONLY)
+        _assert_refused(run(["ckpt-migrate", "convert", str(box.inp), "--out", str(box.out / "conv"), *flags], box), READ_ONLY)
         assert list(box.out.iterdir()) == []
     assert snapshot(box.inp) == source
 
@@ -73,18 +73,18 @@ def test_read_only_output(zoo, tmp_path, flags):
 def test_read_only_zoo_output(zoo, tmp_path):
     box = _box(zoo, tmp_path)
     with mounted(box.out, "ro", "size=1m"):
-        _assert_refused(run(["ckpt-migrate", "zoo", str(box.inp), str(box.out)], box),
+        _assert_refused(run(["ckpt-migrate", "zoo", str(box.inp), "--out", str(box.out)], box),
                         r"^ckpt-migrate: error: \S+/out/\.ckptkit-zoo\.lock: Read-only file system$")
-        _assert_refused(run(["ckpt-migrate", "zoo", str(box.inp), str(box.out / "zoo")], box),
+        _assert_refused(run(["ckpt-migrate", "zoo", str(box.inp), "--out", str(box.out / "zoo")], box),
                         r"^ckpt-migrate: error: \S+/out/zoo: Read-only file system$")
 
 
 def test_read_only_keeps_the_previous_output(zoo, tmp_path):
     """--overwrite onto a finished output that has become read-only: refused, and the old output stays whole."""
     box = _box(zoo, tmp_path)
-    assert run(["ckpt-migrate", "convert", str(box.inp), str(box.out / "conv")], box).returncode == 0
+    assert run(["ckpt-migrate", "convert", str(box.inp), "--out", str(box.out / "conv")], box).returncode == 0
     before = snapshot(box.out)
     with mounted(box.out, "bind", "ro", source=str(box.out)):
-        result = run(["ckpt-migrate", "convert", str(box.inp), str(box.out / "conv"), "--overwrite"], box)
+        result = run(["ckpt-migrate", "convert", str(box.inp), "--out", str(box.out / "conv"), "--overwrite"], box)
         _assert_refused(result, READ_ONLY)
     assert snapshot(box.out) == before

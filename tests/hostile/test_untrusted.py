@@ -42,8 +42,8 @@ def _lambda_writing(sentinel: Path):
 
 
 def _audit_and_convert(box: Sandbox, path: Path, sentinel: Path) -> None:
-    for command in (["inspect", "--stats", "--verify", str(path)], ["convert", str(path), str(box.out / "conv")],
-                    ["zoo", str(path.parent), str(box.out / "zoo"), "--jobs", "1"]):
+    for command in (["inspect", "--stats", "--verify", str(path)], ["convert", str(path), "--out", str(box.out / "conv")],
+                    ["zoo", str(path.parent), "--out", str(box.out / "zoo"), "--jobs", "1"]):
         result = run(["ckpt-migrate", *command], box, timeout=120)
         assert result.returncode == 0, (command, result.stderr)
         assert not sentinel.exists(), f"ckpt-migrate {command[0]} executed code from {path.name}"
