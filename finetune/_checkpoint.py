@@ -1,8 +1,8 @@
 """The fine-tune checkpoint: used as it is (TF2), or converted first (legacy TF1), and the restore type.
 
 A TF1 checkpoint (the slim or OD API zoo layout) is converted with
-``ckpt-migrate convert SRC --out MODEL_DIR/converted --target auto --use-ema`` into
-the backbone the pipeline.config asks for (its depth multiplier and input
+``ckpt-migrate convert SRC --out MODEL_DIR/converted --target keras:MobileNet[V2] --use-ema``
+into the backbone the pipeline.config asks for (its depth multiplier and input
 size, without the classification top), so a checkpoint that does not fit
 fails at conversion with the mapping report.  A fingerprint of the source and
 the options (``converted-source.json``) lets a rerun reuse the output.
@@ -114,10 +114,12 @@ def _input_size(backbone: Backbone) -> int | None:
 
 
 def _convert(located: str, out: Path, backbone: Backbone, model_dir: Path) -> None:
-    """``convert SRC --out OUT --target auto --use-ema``, with the config's depth multiplier and input size."""
+    """``convert SRC --out OUT --target keras:<backbone> --use-ema``, with the config's depth multiplier and input
+    size (an OD API detection checkpoint's default target is the whole TF2 detector, which this SSD does not
+    read yet)."""
     from migrate import SelectOptions, TargetSpec, convert  # noqa: PLC0415 - convert imports TensorFlow
 
-    target = TargetSpec("auto", include_top=False, input_size=_input_size(backbone),
+    target = TargetSpec(f"keras:{backbone.keras_application}", include_top=False, input_size=_input_size(backbone),
                         extra={"alpha": backbone.depth_multiplier})
     model_dir.mkdir(parents=True, exist_ok=True)
     try:

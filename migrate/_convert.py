@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from reports import ConvertReport, render, to_data
+from reports import ConvertReport, TranslatedConfig, render, to_data
 
 from ._formats import open_checkpoint
 from ._formats._bundle import BundleReader, shard_path
@@ -22,6 +22,7 @@ from ._verify import verify_against
 from .errors import CkptkitError
 
 PREFIX = "ckpt-0"
+ODAPI_SSD = "module:migrate.models:odapi_ssd"  # the TF2 OD API detector target: gets a pipeline.config
 
 
 def convert(source, output, *, target: TargetSpec | None = None, rules: Path | None = None, restore: str = "full",
@@ -84,11 +85,14 @@ def _into_model(reader, tmp: Path, target, rules, restore, layout, options, pari
     plan = plan_model(reader, target, rules, restore, options)
     require_complete(plan.report)
     step("write")
+    if restore in ("backbone", "classification") and hasattr(plan.model, "classification_only"):
+        plan.model.classification_only = True  # the layout the OD API's `classification` type reads
     path, written = write_model(plan, reader, tmp, layout, PREFIX)  # streamed: the model's variables stay as built
     if layout != "h5":
         write_state_file(tmp, PREFIX)
     step("verify")
     verified = verify_written(written, path, layout)
+    config = _odapi_pipeline_config(reader, plan, tmp, Path(output).resolve() / path.name, restore)
     parity_report = None
     if parity:
         step("parity")
@@ -99,7 +103,7 @@ def _into_model(reader, tmp: Path, target, rules, restore, layout, options, pari
     written = sum(p.stat().st_size for p in tmp.iterdir() if p.is_file())
     report = ConvertReport(source, output, plan.target.spec, layout, plan.report, verified,
                            {p.name: "written" for p in sorted(tmp.iterdir()) if ".data-" in p.name or p.suffix == ".h5"},
-                           0, written, 0.0, parity_report)
+                           0, written, 0.0, parity_report, config)
     if parity_report is not None and parity_report.verdict == "failed":  # inconclusive: verified output, kept
         from ._parity import ParityError  # noqa: PLC0415
 
@@ -109,6 +113,23 @@ def _into_model(reader, tmp: Path, target, rules, restore, layout, options, pari
                           + (f"; {parity_report.explanation}" if parity_report.explanation else "")
                           + "; no output written", report)
     return report
+
+
+def _odapi_pipeline_config(reader, plan, tmp: Path, prefix: Path, restore: str):
+    """An OD API detector's TF2 pipeline.config, translated from the TF1 one beside the checkpoint (None for
+    other targets, or when there is no config to translate)."""
+    from ._odapi import ssd_fields  # noqa: PLC0415
+    from ._odapi_config import CONFIG_NAME, beside, translate  # noqa: PLC0415
+
+    source = beside(reader.path)
+    if plan.target.spec != ODAPI_SSD or source is None:
+        return None
+    checkpoint_type = "classification" if restore in ("backbone", "classification") else "detection"
+    result = translate(source, ssd_fields(reader.specs()), str(prefix), checkpoint_type, plan.target.classes)
+    if result.text:
+        (tmp / CONFIG_NAME).write_text(result.text, encoding="utf-8")
+    return TranslatedConfig(str(prefix.parent / CONFIG_NAME) if result.text else "", result.source, result.changes,
+                            result.errors)
 
 
 def _with_time(report: ConvertReport, seconds: float) -> ConvertReport:

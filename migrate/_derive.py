@@ -21,6 +21,17 @@ def derive(table: dict, specs) -> dict[str, float | int]:
     return values
 
 
+def derived(ruleset, specs) -> dict:
+    """A rule set's derived values: its ``[derive]`` table, then its ``derive_with`` hook's answer over it."""
+    values = derive(ruleset.derive, specs)
+    if ruleset.derive_with:
+        import importlib  # noqa: PLC0415
+
+        module, _, function = ruleset.derive_with.partition(":")
+        values.update(getattr(importlib.import_module(module), function)(specs))
+    return values
+
+
 def substitute(value, values: dict):
     """Replace ``"$name"`` strings (also inside dicts and lists) by derived values; drop unknown ones."""
     if isinstance(value, str) and value.startswith("$"):

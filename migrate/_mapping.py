@@ -49,7 +49,7 @@ def plan(source: str, target: str, selection: Selection, ruleset: RuleSet,
     """Planned tensors by target name (constants from [[init]] have an empty source), and the mapping report."""
     state = _State(dict(selection.kept), dict(targets), RESTORE_PARTS[restore], dropped=dict(selection.dropped),
                    warnings=list(selection.warnings))
-    _exclude(state, ruleset)
+    _exclude(state, ruleset, target)
     for name in sorted(state.sources):
         if name not in state.dropped:
             _apply_rules(state, ruleset, name, restore)
@@ -72,10 +72,10 @@ def _apply_inits(state: _State, ruleset: RuleSet) -> None:
             state.inits[target] = (init.value, init.reason)
 
 
-def _exclude(state: _State, ruleset: RuleSet) -> None:
+def _exclude(state: _State, ruleset: RuleSet, target: str) -> None:
     for name in state.sources:
         for exclude in ruleset.excludes:
-            if exclude.source.fullmatch(name):
+            if exclude.applies(name, target):
                 state.dropped[name] = exclude.reason
                 break
 

@@ -89,7 +89,13 @@ def checkpoint_root(model, layout: str):
     """
     from ._tf import tensorflow  # noqa: PLC0415
 
-    root = tensorflow().train.Checkpoint(**{ROOTS[layout]: model})
+    tf = tensorflow()
+    children = getattr(model, "checkpoint_children", None)  # a model with a layout of its own (the OD API's)
+    if layout == "object" and children is not None:
+        root = tf.train.Checkpoint(**children())
+        root.save_counter  # noqa: B018 - as below
+        return root
+    root = tf.train.Checkpoint(**{ROOTS[layout]: model})
     if layout == "object":
         for alias in ALIASES:
             setattr(root, alias, model)  # after ``model``: TensorFlow names each tensor by its first path

@@ -26,7 +26,7 @@ import numpy as np
 from reports import LayerError, ParityReport
 
 from ._arch import detect
-from ._derive import derive, substitute
+from ._derive import derived, substitute
 from ._select import EMA_SUFFIX
 from .errors import CkptkitError
 
@@ -54,13 +54,14 @@ def run_parity(reader, plan, options, layers: bool = False, threshold: float = T
 
     tf, keras = tensorflow(), tf_keras()
     specs = reader.specs()
-    config = plan.ruleset.parity.get(detect(specs).name)
+    config = plan.ruleset.parity_for(detect(specs).name, plan.target.spec)
     if not config:
-        raise CkptkitError(f"rule set {plan.ruleset.name!r} has no parity reference for {detect(specs).name}; rerun without --parity")
+        raise CkptkitError(f"rule set {plan.ruleset.name!r} has no parity reference for {detect(specs).name} into "
+                           f"{plan.target.spec}; rerun without --parity")
     size = plan.model.input_shape[1] or 224
     images = parity_images(size)
     graph, inputs, output, reference = _tf1_graph(tf, reader, config, substitute(config.get("builder_args", {}),
-                                                                                derive(plan.ruleset.derive, specs)),
+                                                                                derived(plan.ruleset, specs)),
                                                   size, len(images))
     pairs = _layer_pairs(graph, plan)
     with tf.compat.v1.Session(graph=graph) as sess:

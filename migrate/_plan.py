@@ -8,7 +8,7 @@ from reports import MappingReport
 
 from . import _rulesets
 from ._arch import detect
-from ._derive import derive, substitute
+from ._derive import derived, substitute
 from ._formats._objgraph import checkpoint_key
 from ._generic import generic_mapping, output_path
 from ._mapping import Planned, plan
@@ -65,7 +65,7 @@ def resolve_target(target: TargetSpec, ruleset: _rulesets.RuleSet, architecture:
         raise CkptkitError(f"rule set {ruleset.name!r} names no default target for {architecture}; pass --target")
     spec = default[0] if target.spec == "auto" else target.spec
     args = dict(default[1]) if default and default[0] == spec else {}
-    args = substitute({**args, **ruleset.target_args.get(spec, {})}, derive(ruleset.derive, specs))
+    args = substitute({**args, **ruleset.target_args.get(spec, {})}, derived(ruleset, specs))
     classes = args.pop("classes", None) if target.classes is None else target.classes
     include_top = args.pop("include_top", None) if target.include_top is None else target.include_top
     args.pop("classes", None)

@@ -10,12 +10,13 @@ from __future__ import annotations
 # array-of-tables sections -> field -> expected type
 ENTRIES = {
     "rule": {"source": str, "target": str, "transform": list, "part": str},
-    "exclude": {"source": str, "reason": str},
+    "exclude": {"source": str, "reason": str, "target": str},
+    "include": {"ruleset": str, "target_prefix": str},
     "structural": {"source": str, "target": str, "kinds": dict, "part": str, "target_order": str},
     "init": {"target": str, "value": float, "reason": str},
 }
 TOP = {"name": str, "architectures": list, "targets": dict, "scope_separator": str, "parity": dict, "notes": dict,
-       "derive": dict, "target_args": dict}
+       "derive": dict, "target_args": dict, "derive_with": str}
 _NAMES = {str: "a string", list: "an array", dict: "a table", bool: "a boolean", int: "an integer", float: "a number"}
 
 

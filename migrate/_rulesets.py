@@ -4,7 +4,10 @@ A rule set file holds ``name``, ``architectures`` (detected names it serves),
 ``[targets]`` (default target per architecture: a spec string, or a table with
 ``target`` and builder arguments), ``[derive]`` (values read from tensor shapes), ``[[exclude]]`` (source
 tensors to leave out, with a reason), ``[[rule]]`` (source regex -> target
-template, optional ``transform`` list and ``part``) and ``[[structural]]``
+template, optional ``transform`` list and ``part``), ``[[include]]`` (another
+built-in set's rules, their targets under ``target_prefix``: a backbone's rules
+reused inside a detector), ``derive_with`` (``module:function(specs) -> dict``
+for values a shape table cannot express) and ``[[structural]]``
 (source and target regexes whose tensors are paired by build order and shape)
 and ``[[init]]`` (target weights no source provides, set to ``value``).
 Built-in sets live in ``migrate/rules/maps/``; ``--rules FILE`` adds a user's,
@@ -14,7 +17,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -43,6 +46,10 @@ class Rule:
 class Exclude:
     source: re.Pattern
     reason: str
+    target: re.Pattern | None = None  # only when converting into a target spec this matches
+
+    def applies(self, name: str, target_spec: str) -> bool:
+        return bool(self.source.fullmatch(name)) and (self.target is None or bool(self.target.search(target_spec)))
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,15 @@ class RuleSet:
     derive: dict = field(default_factory=dict)  # name -> {tensor, axis, divide}: see _derive
     inits: tuple[Init, ...] = ()
     target_args: dict = field(default_factory=dict)  # target spec -> builder arguments for that target
+    derive_with: str = ""  # "module:function": specs -> {name: value}, merged over [derive]
+
+    def parity_for(self, architecture: str, target_spec: str) -> dict | None:
+        """The TF1 reference for ``--parity`` of this architecture converted into ``target_spec`` (an entry's
+        optional ``target`` regex limits it to the targets whose outputs it names), or None."""
+        config = self.parity.get(architecture)
+        if not config or not config.get("builder"):
+            return None
+        return config if re.search(config.get("target", ""), target_spec) else None
 
     def extended(self, user: "RuleSet") -> "RuleSet":
         """This set with a user's rules tried first."""
@@ -88,7 +104,7 @@ class RuleSet:
             excludes=user.excludes + self.excludes, structural=user.structural + self.structural,
             scope_separator=self.scope_separator, parity=self.parity, notes={**self.notes, **user.notes},
             derive={**self.derive, **user.derive}, inits=user.inits + self.inits,
-            target_args={**self.target_args, **user.target_args},
+            target_args={**self.target_args, **user.target_args}, derive_with=user.derive_with or self.derive_with,
         )
 
 
@@ -108,22 +124,44 @@ def load(path: Path, text: str | None = None) -> RuleSet:
     if problem:
         raise RuleFileError(f"{path}: {problem}")
     where = _Locator(path, text)
+    included = [_include(raw, where) for raw in data.get("include", ())]
     return RuleSet(
         name=data.get("name") or Path(path).stem,
         path=str(path),
         architectures=tuple(data.get("architectures", ())),
         targets=dict(data.get("targets", {})),
-        rules=tuple(_rule(r, where) for r in data.get("rule", ())),
-        excludes=tuple(Exclude(where.regex(e, "source"), e.get("reason", "excluded by rule")) for e in data.get("exclude", ())),
-        structural=tuple(_structural(s, where) for s in data.get("structural", ())),
+        rules=tuple(_rule(r, where) for r in data.get("rule", ())) + tuple(r for rules, _ in included for r in rules),
+        excludes=tuple(Exclude(where.regex(e, "source"), e.get("reason", "excluded by rule"),
+                               where.regex(e, "target") if "target" in e else None) for e in data.get("exclude", ())),
+        structural=tuple(_structural(s, where) for s in data.get("structural", ()))
+        + tuple(s for _, structural in included for s in structural),
         scope_separator=data.get("scope_separator", "/"),
         parity=dict(data.get("parity", {})),
         notes=dict(data.get("notes", {})),
         derive=dict(data.get("derive", {})),
         target_args=dict(data.get("target_args", {})),
+        derive_with=data.get("derive_with", ""),
         inits=tuple(Init(where.regex(i, "target"), float(i.get("value", 0.0)), i.get("reason", "set by rule"))
                     for i in data.get("init", ())),
     )
+
+
+def _include(raw: dict, where: "_Locator") -> tuple[tuple[Rule, ...], tuple[Structural, ...]]:
+    """A built-in set's rules and structural pairings, their targets prefixed (its excludes stay its own)."""
+    name, prefix = raw.get("ruleset", ""), raw.get("target_prefix", "")
+    entry = resources.files("migrate.rules").joinpath("maps").joinpath(f"{name}.toml")
+    if not name or not entry.is_file():
+        raise RuleFileError(f"{where.at(name or 'include')}: include: no built-in rule set {name!r}")
+    other = load(Path(str(entry)), entry.read_text(encoding="utf-8"))
+    rules = tuple(replace(r, target=prefix + r.target) for r in other.rules)
+    structural = tuple(replace(s, target=re.compile(_prefixed_pattern(s.target.pattern, prefix)))
+                       for s in other.structural)
+    return rules, structural
+
+
+def _prefixed_pattern(pattern: str, prefix: str) -> str:
+    anchored = pattern.startswith("^")
+    return ("^" if anchored else "") + re.escape(prefix) + (pattern[1:] if anchored else ".*" + pattern)
 
 
 def _rule(raw: dict, where: "_Locator") -> Rule:

@@ -145,10 +145,13 @@ def _convert(args) -> int:
             raise
         bar.update(len(stages) - bar.n)
     emit(args, report, inputs=(args.source,))
+    config_errors = report.pipeline_config.errors if report.pipeline_config is not None else ()
+    for error in config_errors:
+        print(f"ckpt-migrate: error: {error}", file=sys.stderr)
     if report.parity is not None and report.parity.verdict != "passed":  # inconclusive: nothing was proved
         print(f"ckpt-migrate: parity {report.parity.verdict}: {report.parity.explanation}", file=sys.stderr)
         return EXIT_FINDINGS
-    return EXIT_OK
+    return EXIT_FINDINGS if config_errors else EXIT_OK
 
 
 def _inspect(args) -> int:

@@ -11,11 +11,11 @@ from ._render import FORMATS, render, to_data  # noqa: E402
 
 __all__ += ["FORMATS", "render", "to_data"]
 from ._convert import (  # noqa: E402
-    Ambiguity, ConvertReport, LayerError, MappedTensor, MappingReport, ParityReport, ShapeMismatch,
+    Ambiguity, ConvertReport, LayerError, MappedTensor, MappingReport, ParityReport, ShapeMismatch, TranslatedConfig,
 )
 from ._group import group_names  # noqa: E402
 
-__all__ += ["Ambiguity", "ConvertReport", "LayerError", "MappedTensor", "MappingReport", "ParityReport",
+__all__ += ["Ambiguity", "ConvertReport", "LayerError", "MappedTensor", "MappingReport", "ParityReport", "TranslatedConfig",
             "ShapeMismatch", "group_names"]
 from ._zoo import STATUSES, ZooReport, ZooRow  # noqa: E402
 

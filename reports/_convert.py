@@ -94,6 +94,16 @@ class ParityReport:
 
 
 @dataclass(frozen=True)
+class TranslatedConfig:
+    """The TF2 ``pipeline.config`` written beside a converted OD API detector, and how it was made."""
+
+    path: str
+    source: str  # the TF1 config it was translated from ("" when none was beside the checkpoint)
+    changes: tuple[str, ...]  # "field: before -> after (why)"
+    errors: tuple[str, ...]  # where the config and the checkpoint describe different models
+
+
+@dataclass(frozen=True)
 class ConvertReport:
     source: str
     output: str
@@ -106,5 +116,6 @@ class ConvertReport:
     bytes_written: int
     seconds: float
     parity: ParityReport | None = None
+    pipeline_config: TranslatedConfig | None = None
 
     kind = "convert"

@@ -60,6 +60,10 @@ def convert_text(r: ConvertReport, markdown: bool) -> str:
                             tablefmt="github" if markdown else "simple"))
         if p.explanation:
             out.append(p.explanation)
+    if r.pipeline_config is not None:
+        c = r.pipeline_config
+        out += ["", f"{head}TF2 pipeline.config: {c.path} (from {c.source or 'the checkpoint alone'})"]
+        out += [f"ERROR: {e}" for e in c.errors] + [f"- {change}" for change in c.changes]
     return "\n".join(out + ["", mapping_text(r.mapping, markdown)])
 
 

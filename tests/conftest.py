@@ -11,7 +11,8 @@ REPO = Path(__file__).resolve().parent.parent
 # Real facts the tests check against, committed with the project (each file starts with its provenance):
 # zoo listings beside the fixture generators that imitate them, OD API pipeline.configs under tests/data.
 LISTINGS = REPO / "fixtures" / "_data" / "zoo_listings"
-CONFIGS = REPO / "tests" / "data" / "configs"
+DATA = REPO / "tests" / "data"
+CONFIGS = DATA / "configs"
 
 
 @pytest.fixture(scope="session")

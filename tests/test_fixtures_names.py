@@ -106,8 +106,8 @@ def test_ssd_mobilenet_v2_names_equal_the_2018_zoo_file(fixture_dir):
 def test_ssd_mobilenet_v1_has_the_zoo_files_200_entries(fixture_dir):
     ours = variables(fixture_dir, "ssd_mobilenet_v1_small")
     base = "FeatureExtractor/MobilenetV1/Conv2d_13_pointwise"
-    depths = zip(range(2, 6), (512, 256, 256, 128))
-    extras = [f"{base}_{j}_Conv2d_{i}_" + (f"1x1_{d // 2}" if j == 1 else f"3x3_s2_{d}")
+    depths = zip(range(2, 6), (256, 128, 128, 64))  # the OD API's depth_fn at the fixture's 0.5: 512 * 0.5, ...
+    extras = [f"{base}_{j}_Conv2d_{i}_" + (f"1x1_{max(d // 2, 16)}" if j == 1 else f"3x3_s2_{d}")
               for i, d in depths for j in (1, 2)]
     assert all(f"{layer}/weights" in ours for layer in extras)
     assert len(ours) == 200  # as ssd_mobilenet_v1_coco_2018_01_28's index

@@ -25,12 +25,11 @@ CASES = {
         ("mobilenet_v1_shapes_legacy", {"options": SelectOptions(use_ema=True)}),  # trained: live activations
         ("mobilenet_v1_rmsprop_ema", {"options": SelectOptions(use_ema=True)}),
         ("mobilenet_v1_small", {}),
-        ("ssd_mobilenet_v1_small", {"restore": "backbone"}),
     ],
-    "slim_mobilenet_v2": [
-        ("mobilenet_v2_small", {"options": SelectOptions(use_ema=True)}),
-        ("ssd_mobilenet_v2_small", {"restore": "backbone"}),
-    ],
+    "slim_mobilenet_v2": [("mobilenet_v2_small", {"options": SelectOptions(use_ema=True)})],
+    # the backbone alone here (parity compares it); the whole detector: tests/test_odapi_convert.py
+    "od_ssd_mobilenet": [("ssd_mobilenet_v1_small", {"restore": "backbone", "target": "keras:MobileNet"}),
+                         ("ssd_mobilenet_v2_small", {"restore": "backbone", "target": "keras:MobileNetV2"})],
     "slim_resnet_v1": [("resnet_v1_50_small", {}), pytest.param("resnet_v1_50", {}, marks=SLOW)],
     "slim_resnet_v2": [("resnet_v2_50_small", {}), pytest.param("resnet_v2_50", {}, marks=SLOW)],
     "slim_vgg": [pytest.param("vgg_16", {}, marks=SLOW)],
@@ -74,8 +73,10 @@ def test_every_rule_set_has_a_case():
 def test_convert_restore_compare_parity(ruleset, fixture, kwargs, any_zoo, tmp_path, tf):
     zoo = any_zoo
     out = tmp_path / "out"
+    kwargs = dict(kwargs)
+    target = TargetSpec(kwargs.pop("target", "auto"))
     fresh_layer_names()
-    report = convert(zoo[fixture], out, target=TargetSpec("auto"), parity=True, parity_layers=True, **kwargs)
+    report = convert(zoo[fixture], out, target=target, parity=True, parity_layers=True, **kwargs)
     assert report.mapping.rule_set == ruleset
     assert report.mapping.complete and report.verified == len(report.mapping.mapped) > 0
     assert report.parity.verdict == ("inconclusive" if fixture in COLLAPSED else "passed"), report.parity
@@ -83,8 +84,7 @@ def test_convert_restore_compare_parity(ruleset, fixture, kwargs, any_zoo, tmp_p
     # an independent restore into a freshly built target model
     with open_checkpoint(zoo[fixture]) as reader:
         fresh_layer_names()
-        plan = plan_model(reader, TargetSpec("auto"), None, kwargs.get("restore", "full"),
-                          kwargs.get("options", SelectOptions()))
+        plan = plan_model(reader, target, None, kwargs.get("restore", "full"), kwargs.get("options", SelectOptions()))
         fresh_layer_names()
         model = build(plan.target)
         status = tf.train.Checkpoint(model=model).read(tf.train.latest_checkpoint(str(out)))

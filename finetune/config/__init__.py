@@ -20,12 +20,12 @@ from ._resolve import input_files as input_files
 from ._resolve import overrides as overrides
 from ._resolve import resolve_path as resolve_path
 from ._ssd_schema import SSD as SSD
-from ._textproto import Message as Message
-from ._textproto import TextProtoError as TextProtoError
-from ._textproto import format_text as format_text
-from ._textproto import parse_file as parse_file
-from ._textproto import parse_text as parse_text
-from ._textproto import replace as replace_field
+from migrate.textproto import Message as Message
+from migrate.textproto import TextProtoError as TextProtoError
+from migrate.textproto import format_text as format_text
+from migrate.textproto import parse_file as parse_file
+from migrate.textproto import parse_text as parse_text
+from migrate.textproto import replace as replace_field
 
 __all__ = [
     "SSD", "ConfigError", "Finding", "Message", "PipelineConfig", "TextProtoError", "flag_hint", "format_text",

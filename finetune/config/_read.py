@@ -27,7 +27,7 @@ from typing import Optional
 from migrate.errors import CkptkitError
 
 from ._pipeline import PipelineConfig
-from ._textproto import Field, Message, Scalar, parse_file, parse_text
+from migrate.textproto import Field, Message, Scalar, parse_file, parse_text
 
 PLACEHOLDER = "PATH_TO_BE_CONFIGURED"
 SEVERITIES = ("info", "warning", "error")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional
 
-from finetune.config._textproto import Message, Scalar, parse_file, parse_text, scalar_text
+from migrate.textproto import Message, Scalar, parse_file, parse_text, scalar_text
 from migrate.errors import CkptkitError
 
 _ITEM_FIELDS = {"id": int, "name": str, "display_name": str}

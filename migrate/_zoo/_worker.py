@@ -5,7 +5,7 @@ import time
 
 from .._convert import convert
 from .._inspect import inspect
-from .._plan import MappingError, misfit
+from .._plan import MappingError, default_target, misfit
 from .._rulesets import for_architecture
 from .._select import SelectOptions
 from .._targets import TargetSpec
@@ -61,7 +61,8 @@ def choose_target(architecture: str, options: dict) -> tuple[TargetSpec | None, 
         if wanted:
             return TargetSpec(wanted, options.get("classes")), False
         return None, False
-    parity = bool(options.get("parity", True)) and bool(ruleset.parity.get(architecture, {}).get("builder"))
+    spec = wanted or (default_target(ruleset, architecture) or ("auto",))[0]
+    parity = bool(options.get("parity", True)) and ruleset.parity_for(architecture, spec) is not None
     return TargetSpec(wanted or "auto", options.get("classes")), parity
 
 

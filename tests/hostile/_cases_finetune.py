@@ -71,7 +71,7 @@ def pipeline_not_utf8(box):
 
 @case("pipeline", BASE, CONFIG, PC + r"messages nested more than 100 levels deep")
 def pipeline_deeply_nested(box):
-    """10,000 levels: a recursive parser would die of RecursionError (it did: fixed in _textproto)."""
+    """10,000 levels: a recursive parser would die of RecursionError (it did: fixed in migrate.textproto)."""
     _config(box, lambda t: "model " + "{ ssd " * 10000 + "}" * 10000 + "\n" + t)
 
 

@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from finetune.config._textproto import TextProtoError, format_text, parse_file
+from migrate.textproto import TextProtoError, format_text, parse_file
 from finetune.data import LabelMap, iter_records
 from finetune.data._label_map import LabelMapError, load_label_map
 from finetune.data._validate import BadRecord, LabelMismatch, image_size, parse_record

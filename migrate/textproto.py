@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace as _dc_replace
 from pathlib import Path
 from typing import Iterator, Optional, Union
 
-from migrate.errors import CkptkitError
+from .errors import CkptkitError
 
 
 class TextProtoError(CkptkitError, ValueError):

@@ -1,0 +1,173 @@
+"""The TF2 pipeline.config that builds the detector a converted TF1 OD API SSD checkpoint holds.
+
+The TF1 config beside the checkpoint (a zoo tarball's ``pipeline.config``) is
+carried over field for field, with what TF2 needs changed and every change
+listed: the ``_keras`` feature extractor, the model fields the checkpoint's
+shapes decide (an unset field the TF2 default would get wrong is set; a set
+one that contradicts the shapes is an error naming both facts), the
+fine-tune fields (``fine_tune_checkpoint`` at the converted prefix,
+``fine_tune_checkpoint_version: V2``, ``fine_tune_checkpoint_type``) and the
+TF1 fields with no TF2 meaning (``from_detection_checkpoint``,
+``load_all_detection_checkpoint_vars``), removed.  No TensorFlow.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .textproto import Message, format_text, parse_file, replace
+
+CONFIG_NAME = "pipeline.config"
+SSD = "model.ssd"
+PREDICTOR = "model.ssd.box_predictor.convolutional_box_predictor"
+ANCHORS = "model.ssd.anchor_generator.ssd_anchor_generator"
+# TF1 train_config fields the TF2 loader has no use for: name -> why
+TF1_ONLY = {
+    "from_detection_checkpoint": "deprecated in TF1; TF2 reads fine_tune_checkpoint_type",
+    "load_all_detection_checkpoint_vars": "TF2 restores by fine_tune_checkpoint_type, not by variable names",
+}
+
+
+@dataclass(frozen=True)
+class ConfigTranslation:
+    """The written config's text, what was changed (``path: before -> after (why)``) and the contradictions."""
+
+    source: str  # the TF1 config read, "" when none was beside the checkpoint
+    text: str
+    changes: tuple[str, ...]
+    errors: tuple[str, ...]
+
+
+def beside(checkpoint_prefix: str | Path) -> Path | None:
+    """The ``pipeline.config`` next to a checkpoint prefix (the zoo tarball layout), if there is one."""
+    candidate = Path(checkpoint_prefix).parent / CONFIG_NAME
+    return candidate if candidate.is_file() else None
+
+
+def translate(config_path: Path, fields: dict, fine_tune_checkpoint: str, checkpoint_type: str,
+              num_classes: int | None = None) -> ConfigTranslation:
+    """The TF1 config at ``config_path`` as the TF2 config of the converted detector (see the module doc)."""
+    message = parse_file(config_path)
+    if message.first("model") is None or _get(message, SSD) is None:
+        return ConfigTranslation(str(config_path), "", (), (f"{config_path}: no model.ssd block; the checkpoint is "
+                                                           "an SSD, so this config does not describe it",))
+    edit = _Editor(message, str(config_path))
+    kind = _value(edit.message, f"{SSD}.feature_extractor.type", "")
+    if not kind.endswith("_keras"):
+        edit.set(f"{SSD}.feature_extractor.type", fields["feature_extractor"], "TF2 builds the Keras extractor")
+    edit.model_field(f"{SSD}.feature_extractor.depth_multiplier", fields["depth_multiplier"], 1.0,
+                     "the backbone's depths")
+    edit.model_field(f"{SSD}.feature_extractor.use_depthwise", fields["use_depthwise"], False,
+                     "the checkpoint's extra layers are " + ("depthwise" if fields["use_depthwise"] else "full convs"))
+    edit.model_field(f"{PREDICTOR}.kernel_size", fields["box_predictor_kernel_size"], 1,
+                     "the checkpoint's box predictor kernels")
+    edit.model_field(f"{PREDICTOR}.use_depthwise", fields["box_predictor_depthwise"], False,
+                     "the checkpoint's box predictor " + ("is" if fields["box_predictor_depthwise"] else "is not")
+                     + " SSDLite's depthwise head")
+    _check_anchors(edit, fields["anchors_per_location"])
+    if num_classes is not None and num_classes != fields["num_classes"]:
+        edit.set(f"{SSD}.num_classes", num_classes, f"--classes {num_classes} (the box predictor is re-headed)")
+    else:
+        edit.model_field(f"{SSD}.num_classes", fields["num_classes"], None, "the class predictor's width")
+    _fine_tune_fields(edit, fine_tune_checkpoint, checkpoint_type)
+    header = (f"# TF2 Object Detection API config written by ckpt-migrate convert from {config_path}; "
+              f"{len(edit.changes)} changes listed in conversion.md\n")
+    return ConfigTranslation(str(config_path), header + format_text(edit.message), tuple(edit.changes),
+                             tuple(edit.errors))
+
+
+def _fine_tune_fields(edit: "_Editor", prefix: str, checkpoint_type: str) -> None:
+    train = "train_config"
+    for name, why in TF1_ONLY.items():
+        if _get(edit.message, f"{train}.{name}") is not None:
+            edit.set(f"{train}.{name}", None, why)
+    edit.set(f"{train}.fine_tune_checkpoint", prefix, "the converted checkpoint")
+    edit.set(f"{train}.fine_tune_checkpoint_version", "@V2", "object-based; TF2 rejects V1")
+    edit.set(f"{train}.fine_tune_checkpoint_type", checkpoint_type, "what the converted checkpoint holds")
+
+
+def _check_anchors(edit: "_Editor", per_location: list[int]) -> None:
+    """Anchors per location the ssd_anchor_generator gives, against the box predictor's widths."""
+    generator = _get(edit.message, ANCHORS)
+    if generator is None:
+        return
+    layers = int(_value(edit.message, f"{ANCHORS}.num_layers", 6))
+    ratios = len(generator.value.get("aspect_ratios")) or 1
+    interpolated = float(_value(edit.message, f"{ANCHORS}.interpolated_scale_aspect_ratio", 1.0)) > 0
+    reduce_lowest = bool(_value(edit.message, f"{ANCHORS}.reduce_boxes_in_lowest_layer", True))
+    counts = [ratios + interpolated] * layers
+    if reduce_lowest and layers:
+        counts[0] = 3
+    if counts != list(per_location):
+        edit.errors.append(f"{edit.path}: {ANCHORS} gives {counts} anchors per location, but the checkpoint's box "
+                           f"predictors are sized for {list(per_location)}; fix the anchor generator to match "
+                           "the checkpoint")
+
+
+class _Editor:
+    """Edits of the parsed config, each recorded as a change, and the contradictions found on the way."""
+
+    def __init__(self, message: Message, path: str):
+        self.message, self.path = message, path
+        self.changes: list[str] = []
+        self.errors: list[str] = []
+
+    def set(self, path: str, value, why: str) -> None:
+        before = _get(self.message, path)
+        before_text = "unset" if before is None else _text(before.value)
+        after_text = "removed" if value is None else _plain(value).lstrip("@")
+        self.message = replace(self.message, path, value)
+        self.changes.append(f"{path}: {before_text} -> {after_text} ({why})")
+
+    def model_field(self, path: str, truth, default, why: str) -> None:
+        """A field the checkpoint's shapes decide: set when unset and the default is wrong; an error when set
+        to something else (the config and the checkpoint describe different models)."""
+        found = _get(self.message, path)
+        if found is None:
+            if default is None or truth != default:
+                self.set(path, truth, f"{why}; unset, the TF2 default would be {default}")
+            return
+        if _same(found.value.value, truth):
+            return
+        self.errors.append(f"{self.path}:{found.line}:{found.col}: {path} is {_text(found.value)}, but {why} say "
+                           f"{_plain(truth)}; the config and the checkpoint describe different models: fix the config "
+                           "or convert the checkpoint it describes")
+        self.message = replace(self.message, path, truth)  # the written config builds what the checkpoint holds
+
+
+def _get(message: Message, path: str):
+    """The first field at dotted ``path``, or None."""
+    node, field = message, None
+    for name in path.split("."):
+        if not isinstance(node, Message):
+            return None
+        field = node.first(name)
+        if field is None:
+            return None
+        node = field.value
+    return field
+
+
+def _value(message: Message, path: str, default):
+    field = _get(message, path)
+    if field is None:
+        return default
+    value = field.value.value
+    return {"true": True, "false": False}.get(value, value) if field.value.kind == "identifier" else value
+
+
+def _same(found, truth) -> bool:
+    if isinstance(truth, bool):
+        return str(found).lower() == str(truth).lower()
+    try:
+        return float(found) == float(truth)
+    except (TypeError, ValueError):
+        return found == truth
+
+
+def _text(value) -> str:
+    return getattr(value, "text", None) or str(getattr(value, "value", value))
+
+
+def _plain(value) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)

@@ -1,0 +1,238 @@
+"""The TF2 Object Detection API's SSD, with the trackable structure its checkpoints are written in.
+
+A TF2 OD API checkpoint is keyed by object paths, not variable names:
+``model/_feature_extractor/classification_backbone/layer_with_weights-N/...``,
+``model/_feature_extractor/feature_map_generator/convolutions/I/J/...`` and
+``model/_box_predictor/_prediction_heads/box_encodings/I/_box_encoder_layers/J/...``.
+This module builds a tf_keras model whose attributes carry those names, so
+``tf.train.Checkpoint(model=m).save()`` writes exactly the keys the OD API's
+own ``model_builder`` model writes (checked entry for entry against
+``tests/data/odapi_tf2``), and the OD API's fine-tune loader restores it.
+
+The structure follows the attribute names of the OD API's classes
+(``SSDMetaArch``, ``SSDMobileNetV{1,2}KerasFeatureExtractor``,
+``KerasMultiResolutionFeatureMaps``, ``ConvolutionalBoxPredictor`` and its
+heads); the code is ours.  Calling the model maps images in [-1, 1] to the raw
+``box_encodings`` [B, anchors, 4] and ``class_predictions_with_background``
+[B, anchors, num_classes + 1], per feature map under ``per_feature_map``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .._tf import tf_keras
+
+# feature extractor type -> (backbone layers giving the two base feature maps, attribute holding the extra layers)
+EXTRACTORS = {
+    "ssd_mobilenet_v1_keras": (("conv_pw_11_relu", "conv_pw_13_relu"), "_feature_map_generator"),
+    "ssd_mobilenet_v2_keras": (("block_13_expand_relu", "out_relu"), "feature_map_generator"),
+}
+LAYER_DEPTHS = (512, 256, 256, 128)  # feature_map_layout's layer_depth of the four generated maps
+ANCHORS_PER_LOCATION = (3, 6, 6, 6, 6, 6)  # ssd_anchor_generator, 6 layers, reduce_boxes_in_lowest_layer
+
+
+@dataclass(frozen=True)
+class SSDSpec:
+    """What decides the variables of an OD API SSD: the ``model.ssd`` fields that shape them."""
+
+    feature_extractor: str = "ssd_mobilenet_v2_keras"
+    num_classes: int = 90
+    depth_multiplier: float = 1.0
+    min_depth: int = 16
+    use_depthwise: bool = False  # feature_extractor.use_depthwise: separable extra layers
+    box_predictor_kernel_size: int = 1
+    box_predictor_depthwise: bool = False  # convolutional_box_predictor.use_depthwise (SSDLite heads)
+    use_dropout: bool = False
+    dropout_keep_probability: float = 0.8
+    anchors_per_location: tuple[int, ...] = ANCHORS_PER_LOCATION
+    image_size: int = 300
+    batch_norm_epsilon: float = 0.001
+
+    def depth(self, layer_depth: float) -> int:
+        """The OD API's ``depth_fn``: a nominal depth times the multiplier, at least ``min_depth``."""
+        return max(int(layer_depth * self.depth_multiplier), self.min_depth)
+
+
+def odapi_ssd(feature_extractor: str = "ssd_mobilenet_v2_keras", num_classes: int = 90, input_shape=None,
+              include_top=None, **fields):
+    """Build the SSD (a target builder: ``module:migrate.models:odapi_ssd``); ``include_top`` has no meaning
+    for a detector and is ignored."""
+    size = input_shape[0] if input_shape else fields.pop("image_size", 300)
+    fields.pop("image_size", None)
+    if "anchors_per_location" in fields:
+        fields["anchors_per_location"] = tuple(fields["anchors_per_location"])
+    spec = SSDSpec(feature_extractor, num_classes, image_size=size, **fields)
+    model = build(spec)
+    model(tf_keras().Input((spec.image_size, spec.image_size, 3)))  # creates every variable
+    return model
+
+
+def build(spec: SSDSpec):
+    """The (unbuilt) detector for ``spec``."""
+    if spec.feature_extractor not in EXTRACTORS:
+        raise ValueError(f"OD API SSD: feature_extractor {spec.feature_extractor!r} is not supported; "
+                         f"supported: {', '.join(EXTRACTORS)}")
+    if len(spec.anchors_per_location) != 2 + len(LAYER_DEPTHS):
+        raise ValueError(f"OD API SSD: expected {2 + len(LAYER_DEPTHS)} anchors-per-location counts, "
+                         f"got {spec.anchors_per_location}")
+    return _classes()["SSDMetaArch"](spec)
+
+
+def _backbone(spec: SSDSpec):
+    """The classification backbone: tf_keras' MobileNet in build order, up to the two base feature maps."""
+    keras = tf_keras()
+    shape = (spec.image_size, spec.image_size, 3)
+    taps, _ = EXTRACTORS[spec.feature_extractor]
+    if spec.feature_extractor == "ssd_mobilenet_v1_keras":
+        full = keras.applications.MobileNet(input_shape=shape, alpha=spec.depth_multiplier, include_top=False,
+                                            weights=None)
+    else:
+        if spec.depth_multiplier != 1.0:  # the OD API scales Conv_1 (1280) by alpha below 1; Keras keeps 1280
+            raise ValueError("OD API SSD: ssd_mobilenet_v2_keras is built at depth_multiplier 1.0 only, "
+                             f"got {spec.depth_multiplier}")
+        full = keras.applications.MobileNetV2(input_shape=shape, alpha=1.0, include_top=False, weights=None)
+    outputs = [full.get_layer(name).output for name in taps]
+    return keras.Model(full.input, outputs, name="classification_backbone")
+
+
+def _extra_layers(spec: SSDSpec, index: int, layer_depth: int, name: str) -> list:
+    """One generated feature map's layers, in the OD API's order: 1x1 conv, BN, ReLU6, then a stride-2 3x3
+    (depthwise + BN + ReLU6 + 1x1 when ``use_depthwise``), BN, ReLU6."""
+    layers = tf_keras().layers
+    half, full = spec.depth(layer_depth / 2), spec.depth(layer_depth)
+    first = f"{name}_1_Conv2d_{index}_1x1_{half}"
+    second = f"{name}_2_Conv2d_{index}_3x3_s2_{full}"
+    stack = [layers.Conv2D(half, 1, padding="same", use_bias=False, name=first), _batch_norm(spec, first),
+             layers.ReLU(6.0, name=f"{first}_relu6")]
+    if spec.use_depthwise:
+        stack += [layers.DepthwiseConv2D(3, strides=2, padding="same", use_bias=False, name=f"{second}_depthwise"),
+                  _batch_norm(spec, f"{second}_depthwise"), layers.ReLU(6.0, name=f"{second}_depthwise_relu6"),
+                  layers.Conv2D(full, 1, padding="same", use_bias=False, name=second)]
+    else:
+        stack.append(layers.Conv2D(full, 3, strides=2, padding="same", use_bias=False, name=second))
+    return stack + [_batch_norm(spec, second), layers.ReLU(6.0, name=f"{second}_relu6")]
+
+
+def _batch_norm(spec: SSDSpec, name: str):
+    return tf_keras().layers.BatchNormalization(epsilon=spec.batch_norm_epsilon, name=f"{name}_BatchNorm")
+
+
+def _head_layers(spec: SSDSpec, outputs: int, name: str, dropout: bool) -> list:
+    """A prediction head's layers: a ``kernel_size`` conv, or (SSDLite) depthwise + BN + ReLU6 + 1x1 conv."""
+    layers = tf_keras().layers
+    stack = [layers.Dropout(1.0 - spec.dropout_keep_probability, name=f"{name}_dropout")] if dropout else []
+    k = spec.box_predictor_kernel_size
+    if spec.box_predictor_depthwise:
+        stack += [layers.DepthwiseConv2D(k, padding="same", use_bias=False, name=f"{name}_depthwise"),
+                  _batch_norm(spec, f"{name}_depthwise"), layers.ReLU(6.0, name=f"{name}_depthwise_relu6"),
+                  layers.Conv2D(outputs, 1, padding="same", name=name)]
+    else:
+        stack.append(layers.Conv2D(outputs, k, padding="same", name=name))
+    return stack
+
+
+def _run(stack: list, net, training=None):
+    for layer in stack:
+        net = layer(net, training=training)
+    return net
+
+
+_CLASSES: dict = {}
+
+
+def _classes() -> dict:
+    """The model classes, defined once tf_keras is loaded (importing this module stays TensorFlow-free)."""
+    if _CLASSES:
+        return _CLASSES
+    from .._tf import tensorflow  # noqa: PLC0415
+
+    keras, ops = tf_keras(), tensorflow()
+
+    class FeatureMapGenerator(keras.Model):
+        """``KerasMultiResolutionFeatureMaps``: ``convolutions[i]`` are map i's layers ([] for base maps)."""
+
+        def __init__(self, spec: SSDSpec, base_name: str):
+            super().__init__(name="feature_map_generator")
+            self.convolutions = [[], []] + [_extra_layers(spec, i, depth, base_name)
+                                            for i, depth in enumerate(LAYER_DEPTHS, start=2)]
+
+        def call(self, base_maps, training=None):
+            maps, net = list(base_maps), base_maps[-1]
+            for stack in self.convolutions[2:]:
+                net = _run(stack, net, training)
+                maps.append(net)
+            return maps
+
+    class FeatureExtractor(keras.Model):
+        """``SSDMobileNetV{1,2}KerasFeatureExtractor``: the backbone and the extra layers."""
+
+        def __init__(self, spec: SSDSpec):
+            super().__init__(name="feature_extractor")
+            self.classification_backbone = _backbone(spec)
+            base_name = "Conv2d_13_pointwise" if spec.feature_extractor == "ssd_mobilenet_v1_keras" else "layer_19"
+            setattr(self, EXTRACTORS[spec.feature_extractor][1], FeatureMapGenerator(spec, base_name))
+            self._generator_attribute = EXTRACTORS[spec.feature_extractor][1]
+
+        def call(self, images, training=None):
+            base_maps = self.classification_backbone(images, training=training)
+            return getattr(self, self._generator_attribute)(base_maps, training=training)
+
+    class Head(keras.Model):
+        """One feature map's box or class head; its layers sit under ``attribute`` as in the OD API."""
+
+        def __init__(self, stack: list, attribute: str, per_anchor: int, name: str):
+            super().__init__(name=name)
+            setattr(self, attribute, stack)
+            self._attribute, self._per_anchor = attribute, per_anchor
+
+        def call(self, feature_map, training=None):
+            net = _run(getattr(self, self._attribute), feature_map, training)
+            return ops.reshape(net, [ops.shape(net)[0], -1, self._per_anchor])
+
+    class BoxPredictor(keras.Model):
+        """``ConvolutionalBoxPredictor`` (no layers before the predictors): one box and one class head a map."""
+
+        def __init__(self, spec: SSDSpec):
+            super().__init__(name="box_predictor")
+            slots = spec.num_classes + 1
+            self._prediction_heads = {
+                "box_encodings": [
+                    Head(_head_layers(spec, a * 4, f"BoxPredictor_{i}_BoxEncodingPredictor", False),
+                         "_box_encoder_layers", 4, f"BoxPredictor_{i}_box_encodings")
+                    for i, a in enumerate(spec.anchors_per_location)],
+                "class_predictions_with_background": [
+                    Head(_head_layers(spec, a * slots, f"BoxPredictor_{i}_ClassPredictor", spec.use_dropout),
+                         "_class_predictor_layers", slots, f"BoxPredictor_{i}_class_predictions")
+                    for i, a in enumerate(spec.anchors_per_location)],
+            }
+
+        def call(self, feature_maps, training=None):
+            return {kind: [head(m, training=training) for head, m in zip(heads, feature_maps)]
+                    for kind, heads in self._prediction_heads.items()}
+
+    class SSDMetaArch(keras.Model):
+        """The detector: ``_feature_extractor`` and ``_box_predictor``, raw predictions out."""
+
+        def __init__(self, spec: SSDSpec):
+            super().__init__(name="ssd_meta_arch")
+            self.spec = spec
+            self._feature_extractor = FeatureExtractor(spec)
+            self._box_predictor = BoxPredictor(spec)
+            self.classification_only = False
+
+        def checkpoint_children(self) -> dict:
+            """The root children a checkpoint of this model has, as the OD API's loader reads them: the
+            detector under ``model`` (``detection``, ``full``), or with ``classification_only`` the backbone
+            alone under ``feature_extractor`` (``classification``)."""
+            if self.classification_only:
+                return {"feature_extractor": self._feature_extractor.classification_backbone}
+            return {"model": self}
+
+        def call(self, images, training=None):
+            per_map = self._box_predictor(self._feature_extractor(images, training=training), training=training)
+            outputs = {kind: ops.concat(parts, axis=1) for kind, parts in per_map.items()}
+            outputs["per_feature_map"] = per_map
+            return outputs
+
+    _CLASSES.update(SSDMetaArch=SSDMetaArch, FeatureExtractor=FeatureExtractor, BoxPredictor=BoxPredictor)
+    return _CLASSES
