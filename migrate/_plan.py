@@ -1,7 +1,7 @@
 """Shared front half of ``map`` and ``convert``: choose the rule set and target, plan the mapping."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from reports import MappingReport
@@ -47,9 +47,10 @@ def choose_ruleset(specs, rules: Path | None) -> _rulesets.RuleSet:
     return builtin.extended(user) if user else builtin
 
 
-def default_target(ruleset: _rulesets.RuleSet, architecture: str) -> tuple[str, dict] | None:
-    """The rule set's default target for an architecture: (spec, builder arguments)."""
-    entry = ruleset.targets.get(architecture)
+def default_target(ruleset: _rulesets.RuleSet, architecture: str, table: str = "targets") -> tuple[str, dict] | None:
+    """The rule set's default (or, with ``table="fallback_targets"``, fallback) target for an architecture:
+    (spec, builder arguments)."""
+    entry = getattr(ruleset, table).get(architecture)
     if entry is None:
         return None
     if isinstance(entry, str):
@@ -58,9 +59,10 @@ def default_target(ruleset: _rulesets.RuleSet, architecture: str) -> tuple[str, 
     return args.pop("target"), args
 
 
-def resolve_target(target: TargetSpec, ruleset: _rulesets.RuleSet, architecture: str, specs) -> TargetSpec:
+def resolve_target(target: TargetSpec, ruleset: _rulesets.RuleSet, architecture: str, specs,
+                   table: str = "targets") -> TargetSpec:
     """Fill ``auto`` and every option the user left open from the rule set's default target."""
-    default = default_target(ruleset, architecture)
+    default = default_target(ruleset, architecture, table)
     if target.spec == "auto" and default is None:
         raise CkptkitError(f"rule set {ruleset.name!r} names no default target for {architecture}; pass --target")
     spec = default[0] if target.spec == "auto" else target.spec
@@ -74,12 +76,29 @@ def resolve_target(target: TargetSpec, ruleset: _rulesets.RuleSet, architecture:
 
 
 def plan_model(reader, target: TargetSpec, rules: Path | None, restore: str, options: SelectOptions) -> ModelPlan:
+    """Build the target and plan the mapping; ``auto`` whose default target does not fit takes the rule set's
+    fallback target when that fits (the report says why)."""
     specs = reader.specs()
     ruleset = choose_ruleset(specs, rules)
-    target = resolve_target(target, ruleset, detect(specs).name, specs)
+    architecture = detect(specs).name
+    first = _plan_into(reader, resolve_target(target, ruleset, architecture, specs), ruleset, restore, options)
+    if target.spec != "auto" or first.report.complete or default_target(ruleset, architecture,
+                                                                           "fallback_targets") is None:
+        return first
+    fallback = resolve_target(target, ruleset, architecture, specs, "fallback_targets")
+    second = _plan_into(reader, fallback, ruleset, restore, options)
+    if not second.report.complete:
+        return first
+    why = (f"{first.target.spec} did not fit ({misfit(first.report)}); converted into {fallback.spec} "
+           f"{fallback.extra}, the same network at the checkpoint's shapes")
+    second.report = replace(second.report, warnings=(*second.report.warnings, why))
+    return second
+
+
+def _plan_into(reader, target: TargetSpec, ruleset, restore: str, options: SelectOptions) -> ModelPlan:
     model = build(target)
     model_weights = weights(model)
-    selection = select(specs, options)
+    selection = select(reader.specs(), options)
     targets = {name: (w.shape, w.dtype) for name, w in model_weights.items()}
     planned, report = plan(str(reader.path), target.spec, selection, ruleset, targets, restore)
     return ModelPlan(ruleset, target, model, model_weights, planned, report)

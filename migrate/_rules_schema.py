@@ -15,8 +15,8 @@ ENTRIES = {
     "structural": {"source": str, "target": str, "kinds": dict, "part": str, "target_order": str},
     "init": {"target": str, "value": float, "reason": str},
 }
-TOP = {"name": str, "architectures": list, "targets": dict, "scope_separator": str, "parity": dict, "notes": dict,
-       "derive": dict, "target_args": dict, "derive_with": str}
+TOP = {"name": str, "architectures": list, "targets": dict, "fallback_targets": dict, "scope_separator": str,
+       "parity": dict, "notes": dict, "derive": dict, "target_args": dict, "derive_with": str}
 _NAMES = {str: "a string", list: "an array", dict: "a table", bool: "a boolean", int: "an integer", float: "a number"}
 
 
@@ -43,9 +43,10 @@ def _strings_in(data: dict) -> str | None:
     for entry in data.get("structural", []):
         if problem := _strings("structural.kinds", list(entry.get("kinds", {}).values())):
             return problem
-    for name, target in data.get("targets", {}).items():
-        if not (isinstance(target, str) or isinstance(target, dict) and isinstance(target.get("target"), str)):
-            return f"targets.{name} must be a target string or a table with a 'target' string"
+    for table in ("targets", "fallback_targets"):
+        for name, target in data.get(table, {}).items():
+            if not (isinstance(target, str) or isinstance(target, dict) and isinstance(target.get("target"), str)):
+                return f"{table}.{name} must be a target string or a table with a 'target' string"
     for key in ("parity", "target_args"):
         for name, value in data.get(key, {}).items():
             if not isinstance(value, dict):

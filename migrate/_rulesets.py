@@ -2,8 +2,10 @@
 
 A rule set file holds ``name``, ``architectures`` (detected names it serves),
 ``[targets]`` (default target per architecture: a spec string, or a table with
-``target`` and builder arguments), ``[derive]`` (values read from tensor shapes), ``[[exclude]]`` (source
-tensors to leave out, with a reason), ``[[rule]]`` (source regex -> target
+``target`` and builder arguments), ``[fallback_targets]`` (what ``auto`` takes when
+the default does not fit, e.g. the same net at the checkpoint's widths), ``[derive]``
+(values read from tensor shapes), ``[[exclude]]`` (source tensors to leave out, with
+a reason), ``[[rule]]`` (source regex -> target
 template, optional ``transform`` list and ``part``), ``[[include]]`` (another
 built-in set's rules, their targets under ``target_prefix``: a backbone's rules
 reused inside a detector), ``derive_with`` (``module:function(specs) -> dict``
@@ -87,6 +89,7 @@ class RuleSet:
     inits: tuple[Init, ...] = ()
     target_args: dict = field(default_factory=dict)  # target spec -> builder arguments for that target
     derive_with: str = ""  # "module:function": specs -> {name: value}, merged over [derive]
+    fallback_targets: dict = field(default_factory=dict)  # architecture -> what auto takes when the default misfits
 
     def parity_for(self, architecture: str, target_spec: str) -> dict | None:
         """The TF1 reference for ``--parity`` of this architecture converted into ``target_spec`` (an entry's
@@ -105,6 +108,7 @@ class RuleSet:
             scope_separator=self.scope_separator, parity=self.parity, notes={**self.notes, **user.notes},
             derive={**self.derive, **user.derive}, inits=user.inits + self.inits,
             target_args={**self.target_args, **user.target_args}, derive_with=user.derive_with or self.derive_with,
+            fallback_targets={**self.fallback_targets, **user.fallback_targets},
         )
 
 
@@ -141,6 +145,7 @@ def load(path: Path, text: str | None = None) -> RuleSet:
         derive=dict(data.get("derive", {})),
         target_args=dict(data.get("target_args", {})),
         derive_with=data.get("derive_with", ""),
+        fallback_targets=dict(data.get("fallback_targets", {})),
         inits=tuple(Init(where.regex(i, "target"), float(i.get("value", 0.0)), i.get("reason", "set by rule"))
                     for i in data.get("init", ())),
     )

@@ -32,7 +32,7 @@ CASES = {
                          ("ssd_mobilenet_v2_small", {"restore": "backbone", "target": "keras:MobileNetV2"})],
     "slim_resnet_v1": [("resnet_v1_50_small", {}), pytest.param("resnet_v1_50", {}, marks=SLOW)],
     "slim_resnet_v2": [("resnet_v2_50_small", {}), pytest.param("resnet_v2_50", {}, marks=SLOW)],
-    "slim_vgg": [pytest.param("vgg_16", {}, marks=SLOW)],
+    "slim_vgg": [("vgg_16_small", {}), ("vgg_19_small", {}), pytest.param("vgg_16", {}, marks=SLOW)],
     "slim_inception_v3": [pytest.param("inception_v3", {}, marks=SLOW)],
 }
 
@@ -226,3 +226,15 @@ def test_sources_are_not_modified(zoo, tmp_path):
     convert(entry, tmp_path / "model", target=TargetSpec("auto"), options=SelectOptions(use_ema=True))
     after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in entry.iterdir()}
     assert before == after
+
+
+def test_auto_takes_the_width_matched_vgg_when_keras_does_not_fit(zoo):
+    """The fixture VGGs are narrower than Keras' fixed-width VGG16: auto falls back to the same network at the
+    checkpoint's widths and says why; naming keras:VGG16 still reports the misfit."""
+    with open_checkpoint(zoo["vgg_16_small"]) as reader:
+        plan = plan_model(reader, TargetSpec("auto"), None, "full", SelectOptions())
+        keras = plan_model(reader, TargetSpec("keras:VGG16"), None, "full", SelectOptions())
+    assert plan.target.spec == "module:migrate.models:slim_vgg" and plan.report.complete
+    assert plan.target.extra["widths"] == [8, 16, 32, 64, 64] and plan.target.extra["fc_width"] == 64
+    assert any(w.startswith("keras:VGG16 did not fit (31 shape mismatches)") for w in plan.report.warnings)
+    assert not keras.report.complete and len(keras.report.shape_mismatches) == 31

@@ -48,10 +48,8 @@ def test_mixed_zoo_completes_and_reports_failures(mixed_zoo, tmp_path):
     assert len(rows) == 7
     assert rows["broken/truncated"].status == "failed"
     assert "needs bytes up to" in rows["broken/truncated"].reason
-    vgg = rows["vgg_16.ckpt"]  # narrower than Keras' fixed-width VGG16: served generically, the report says why
-    assert (vgg.status, vgg.target) == ("converted", "generic")
-    assert vgg.fallback.startswith("keras:VGG16 did not fit:") and "shape mismatches" in vgg.fallback
-    assert "generic (keras:VGG16 did not fit" in render(report, "markdown")
+    vgg = rows["vgg_16.ckpt"]  # narrower than Keras' fixed-width VGG16: the same net at its own widths
+    assert (vgg.status, vgg.target, vgg.parity_verdict) == ("converted", "module:migrate.models:slim_vgg", "passed")
     assert rows["misc/unknown_arch"].status == "converted" and rows["misc/unknown_arch"].target == "generic"
     ssd = rows["detection/ssd_mobilenet_v1_coco_2018_01_28"]  # the whole detector, in the TF2 OD API's layout
     assert ssd.status == "converted" and ssd.target == "module:migrate.models:odapi_ssd"
@@ -80,7 +78,8 @@ def test_every_zoo_output_restores_with_the_clients_idiom(mixed_zoo, tmp_path, t
     out = tmp_path / "out"
     report = run_zoo(mixed_zoo, out, jobs=1, quiet=True)
     converted = [r for r in report.rows if r.status == "converted"]
-    assert {r.target for r in converted} == {"generic", "keras:MobileNet", "module:migrate.models:odapi_ssd"}
+    assert {r.target for r in converted} == {"generic", "keras:MobileNet", "module:migrate.models:odapi_ssd",
+                                             "module:migrate.models:slim_vgg"}
     for row in converted:
         path = tf.train.latest_checkpoint(str(inside(out, row.output)))
         if row.target == "generic":
@@ -89,7 +88,7 @@ def test_every_zoo_output_restores_with_the_clients_idiom(mixed_zoo, tmp_path, t
         with open_checkpoint(mixed_zoo / row.source) as reader:
             first, second = (plan_model(reader, TargetSpec("auto"), None, "full", SelectOptions()).model
                              for _ in range(2))
-        if row.target == "keras:MobileNet":  # and the OD API's classification idiom (the `feature_extractor` alias)
+        if row.target != "module:migrate.models:odapi_ssd":  # the OD API's classification idiom (the alias)
             status = tf.train.Checkpoint(feature_extractor=first).restore(path)
         else:  # the OD API's `detection` loader
             status = tf.train.Checkpoint(model=tf.train.Checkpoint(_feature_extractor=first._feature_extractor)) \
@@ -261,3 +260,14 @@ def test_older_zoo_report_loads_with_defaults(tmp_path):
     assert report.totals == {"checkpoints": 2, "converted": 2, "failed": 0, "bytes": 0, "parameters": 0}
     assert report.reused == 1
     assert "reused (finished at an unknown time)" in render(report, "text") and render(report, "html")
+
+
+def test_a_model_target_that_does_not_fit_falls_back_to_generic_and_says_why(zoo, tmp_path):
+    """inception_v3_small is narrower than keras:InceptionV3 and has no width-matched target: generic."""
+    root = tmp_path / "zoo"
+    shutil.copytree(zoo["inception_v3_small"], root / "inception_v3")
+    report = run_zoo(root, tmp_path / "out", jobs=1, quiet=True)
+    row = report.rows[0]
+    assert (row.status, row.target) == ("converted", "generic")
+    assert row.fallback.startswith("keras:InceptionV3 did not fit:") and "shape mismatches" in row.fallback
+    assert "generic (keras:InceptionV3 did not fit" in render(report, "markdown")

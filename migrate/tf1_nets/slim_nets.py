@@ -41,21 +41,33 @@ def _squeezed(logits):
     return tf().squeeze(logits, [1, 2], name="SpatialSqueeze") if logits.shape.rank == 4 else logits
 
 
-def vgg_16(images, num_classes: int = 1000):
+VGG_CONVS = {"vgg_16": (2, 2, 3, 3, 3), "vgg_19": (2, 2, 4, 4, 4)}
+VGG_WIDTHS = (64, 128, 256, 512, 512)
+
+
+def vgg_16(images, num_classes: int = 1000, widths=VGG_WIDTHS, fc_width: int = 4096):
     """slim ``vgg_16``: logits ``[batch, num_classes]`` (fc8, dropout off)."""
-    return _vgg("vgg_16", images, num_classes)
+    return _vgg("vgg_16", images, num_classes, widths, fc_width)
 
 
-def vgg_19(images, num_classes: int = 1000):
+def vgg_19(images, num_classes: int = 1000, widths=VGG_WIDTHS, fc_width: int = 4096):
     """slim ``vgg_19``: logits ``[batch, num_classes]`` (fc8, dropout off)."""
-    return _vgg("vgg_19", images, num_classes)
+    return _vgg("vgg_19", images, num_classes, widths, fc_width)
 
 
-def _vgg(name: str, images, num_classes: int):
+def _vgg(name: str, images, num_classes: int, widths, fc_width: int):
+    """slim's vgg graph at the given widths (``tf_slim.nets.vgg`` hard-codes 64..512 and 4096): the same
+    scopes, 3x3 SAME convs, 2x2 max-pools, fc6 as a 7x7 VALID conv, fc7 and fc8 as 1x1 convs."""
     s = slim()
-    with s.arg_scope(s.nets.vgg.vgg_arg_scope()):
-        logits, _ = getattr(s.nets.vgg, name)(images, num_classes, is_training=False, spatial_squeeze=True)
-    return logits
+    with s.arg_scope(s.nets.vgg.vgg_arg_scope()), tf().compat.v1.variable_scope(name):
+        net = images
+        for block, (convs, width) in enumerate(zip(VGG_CONVS[name], widths), start=1):
+            net = s.repeat(net, convs, s.conv2d, int(width), [3, 3], scope=f"conv{block}")
+            net = s.max_pool2d(net, [2, 2], scope=f"pool{block}")
+        net = s.conv2d(net, int(fc_width), [7, 7], padding="VALID", scope="fc6")
+        net = s.conv2d(net, int(fc_width), [1, 1], scope="fc7")
+        logits = s.conv2d(net, num_classes, [1, 1], activation_fn=None, normalizer_fn=None, scope="fc8")
+    return _squeezed(logits)
 
 
 def resnet_blocks(block_fn, depth: int, base_depths=None) -> list:
