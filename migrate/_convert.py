@@ -116,14 +116,14 @@ def _into_model(reader, tmp: Path, target, rules, restore, layout, options, pari
 
 
 def _odapi_pipeline_config(reader, plan, tmp: Path, prefix: Path, restore: str):
-    """An OD API detector's TF2 pipeline.config, translated from the TF1 one beside the checkpoint (None for
-    other targets, or when there is no config to translate)."""
+    """An OD API detector's TF2 pipeline.config, translated from the TF1 one beside the checkpoint, else made
+    from the checkpoint (None for other targets)."""
     from ._odapi import ssd_fields  # noqa: PLC0415
     from ._odapi_config import CONFIG_NAME, beside, translate  # noqa: PLC0415
 
-    source = beside(reader.path)
-    if plan.target.spec != ODAPI_SSD or source is None:
+    if plan.target.spec != ODAPI_SSD:
         return None
+    source = beside(reader.path)
     checkpoint_type = "classification" if restore in ("backbone", "classification") else "detection"
     result = translate(source, ssd_fields(reader.specs()), str(prefix), checkpoint_type, plan.target.classes)
     if result.text:

@@ -13,11 +13,13 @@ TF1 fields with no TF2 meaning (``from_detection_checkpoint``,
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
-from .textproto import Message, format_text, parse_file, replace
+from .textproto import Message, format_text, parse_file, parse_text, replace
 
 CONFIG_NAME = "pipeline.config"
+BASE_CONFIG = "odapi_ssd_base.config"  # in migrate/rules: the OD API sample's values, model fields left out
 SSD = "model.ssd"
 PREDICTOR = "model.ssd.box_predictor.convolutional_box_predictor"
 ANCHORS = "model.ssd.anchor_generator.ssd_anchor_generator"
@@ -44,10 +46,16 @@ def beside(checkpoint_prefix: str | Path) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-def translate(config_path: Path, fields: dict, fine_tune_checkpoint: str, checkpoint_type: str,
+def translate(config_path: Path | None, fields: dict, fine_tune_checkpoint: str, checkpoint_type: str,
               num_classes: int | None = None) -> ConfigTranslation:
-    """The TF1 config at ``config_path`` as the TF2 config of the converted detector (see the module doc)."""
-    message = parse_file(config_path)
+    """The TF1 config at ``config_path`` as the TF2 config of the converted detector (see the module doc);
+    without one, ckptkit's base config (the OD API sample's values) completed from the checkpoint."""
+    if config_path is None:
+        base = resources.files("migrate.rules").joinpath(BASE_CONFIG)
+        message = parse_text(base.read_text(encoding="utf-8"), BASE_CONFIG)
+        config_path = Path(BASE_CONFIG)
+    else:
+        message = parse_file(config_path)
     if message.first("model") is None or _get(message, SSD) is None:
         return ConfigTranslation(str(config_path), "", (), (f"{config_path}: no model.ssd block; the checkpoint is "
                                                            "an SSD, so this config does not describe it",))
@@ -70,10 +78,12 @@ def translate(config_path: Path, fields: dict, fine_tune_checkpoint: str, checkp
     else:
         edit.model_field(f"{SSD}.num_classes", fields["num_classes"], None, "the class predictor's width")
     _fine_tune_fields(edit, fine_tune_checkpoint, checkpoint_type)
-    header = (f"# TF2 Object Detection API config written by ckpt-migrate convert from {config_path}; "
+    origin = str(config_path) if config_path.name != BASE_CONFIG else \
+        "the checkpoint's shapes and the OD API sample's other values (no pipeline.config beside the checkpoint)"
+    header = (f"# TF2 Object Detection API config written by ckpt-migrate convert from {origin}; "
               f"{len(edit.changes)} changes listed in conversion.md\n")
-    return ConfigTranslation(str(config_path), header + format_text(edit.message), tuple(edit.changes),
-                             tuple(edit.errors))
+    source = "" if config_path.name == BASE_CONFIG else str(config_path)
+    return ConfigTranslation(source, header + format_text(edit.message), tuple(edit.changes), tuple(edit.errors))
 
 
 def _fine_tune_fields(edit: "_Editor", prefix: str, checkpoint_type: str) -> None:
@@ -86,19 +96,38 @@ def _fine_tune_fields(edit: "_Editor", prefix: str, checkpoint_type: str) -> Non
     edit.set(f"{train}.fine_tune_checkpoint_type", checkpoint_type, "what the converted checkpoint holds")
 
 
+def model_fields(message: Message) -> dict:
+    """What a TF2 config says of the fields :func:`migrate._odapi.ssd_fields` reads off a checkpoint (proto
+    defaults where unset): the config builds the checkpoint's model when the two agree."""
+    return {
+        "feature_extractor": _value(message, f"{SSD}.feature_extractor.type", ""),
+        "depth_multiplier": float(_value(message, f"{SSD}.feature_extractor.depth_multiplier", 1.0)),
+        "use_depthwise": bool(_value(message, f"{SSD}.feature_extractor.use_depthwise", False)),
+        "box_predictor_kernel_size": int(_value(message, f"{PREDICTOR}.kernel_size", 1)),
+        "box_predictor_depthwise": bool(_value(message, f"{PREDICTOR}.use_depthwise", False)),
+        "anchors_per_location": _anchors_per_location(message),
+        "num_classes": int(_value(message, f"{SSD}.num_classes", 0)),
+    }
+
+
+def _anchors_per_location(message: Message) -> list[int] | None:
+    """Anchors per location the ssd_anchor_generator gives each feature map (None without one)."""
+    generator = _get(message, ANCHORS)
+    if generator is None:
+        return None
+    layers = int(_value(message, f"{ANCHORS}.num_layers", 6))
+    ratios = len(generator.value.get("aspect_ratios")) or 1
+    interpolated = float(_value(message, f"{ANCHORS}.interpolated_scale_aspect_ratio", 1.0)) > 0
+    counts = [ratios + interpolated] * layers
+    if bool(_value(message, f"{ANCHORS}.reduce_boxes_in_lowest_layer", True)) and layers:
+        counts[0] = 3
+    return counts
+
+
 def _check_anchors(edit: "_Editor", per_location: list[int]) -> None:
     """Anchors per location the ssd_anchor_generator gives, against the box predictor's widths."""
-    generator = _get(edit.message, ANCHORS)
-    if generator is None:
-        return
-    layers = int(_value(edit.message, f"{ANCHORS}.num_layers", 6))
-    ratios = len(generator.value.get("aspect_ratios")) or 1
-    interpolated = float(_value(edit.message, f"{ANCHORS}.interpolated_scale_aspect_ratio", 1.0)) > 0
-    reduce_lowest = bool(_value(edit.message, f"{ANCHORS}.reduce_boxes_in_lowest_layer", True))
-    counts = [ratios + interpolated] * layers
-    if reduce_lowest and layers:
-        counts[0] = 3
-    if counts != list(per_location):
+    counts = _anchors_per_location(edit.message)
+    if counts is not None and counts != list(per_location):
         edit.errors.append(f"{edit.path}: {ANCHORS} gives {counts} anchors per location, but the checkpoint's box "
                            f"predictors are sized for {list(per_location)}; fix the anchor generator to match "
                            "the checkpoint")
@@ -120,12 +149,14 @@ class _Editor:
         self.changes.append(f"{path}: {before_text} -> {after_text} ({why})")
 
     def model_field(self, path: str, truth, default, why: str) -> None:
-        """A field the checkpoint's shapes decide: set when unset and the default is wrong; an error when set
-        to something else (the config and the checkpoint describe different models)."""
+        """A field the checkpoint's shapes decide: written out when unset (saying when the TF2 default would
+        have built another model); an error when set to something else (the config and the checkpoint
+        describe different models)."""
         found = _get(self.message, path)
         if found is None:
-            if default is None or truth != default:
-                self.set(path, truth, f"{why}; unset, the TF2 default would be {default}")
+            wrong = default is not None and truth != default
+            self.set(path, truth, why + (f"; the TF2 default {_plain(default)} would build another model"
+                                         if wrong else ""))
             return
         if _same(found.value.value, truth):
             return

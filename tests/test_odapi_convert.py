@@ -230,3 +230,38 @@ def test_restore_classification_writes_what_the_classification_type_reads(zoo, t
     status.assert_consumed()
     assert _field(parse_file(out / "pipeline.config"), "train_config.fine_tune_checkpoint_type") == "classification"
     assert report.pipeline_config.errors == ()
+
+
+def test_without_a_config_beside_it_the_config_is_made_from_the_checkpoint(zoo, tmp_path):
+    """A bare TF1 checkpoint (no pipeline.config): the written config still builds the checkpoint's model."""
+    import shutil
+
+    from migrate._odapi_config import model_fields
+    from migrate.textproto import parse_file
+    from test_odapi_ssd import REFERENCE
+
+    source = tmp_path / "bare"
+    shutil.copytree(zoo["ssd_mobilenet_v2_small"], source, ignore=shutil.ignore_patterns("pipeline.config"))
+    report = convert(source, tmp_path / "out", target=_auto())
+    assert report.pipeline_config.source == "" and report.pipeline_config.errors == ()
+    written = parse_file(tmp_path / "out" / "pipeline.config")
+    assert model_fields(written) == _fields(zoo, "ssd_mobilenet_v2_small")
+    reference = parse_file(REFERENCE / "ssd_mobilenet_v2_coco.keras.fe_depthwise_kernel3.pipeline.config")
+    assert {f: _field(written, f) for f in MODEL_FIELDS} == {f: _field(reference, f) for f in MODEL_FIELDS}
+    assert "no pipeline.config beside the checkpoint" in (tmp_path / "out" / "pipeline.config").read_text()
+
+
+@pytest.mark.parametrize("name", ["ssd_mobilenet_v1_small", "ssd_mobilenet_v2_small"])
+def test_the_translated_config_builds_the_checkpoints_model(converted, zoo, name):
+    from migrate._odapi_config import model_fields
+    from migrate.textproto import parse_file
+
+    _, path = converted[name]
+    assert model_fields(parse_file(path / "pipeline.config")) == _fields(zoo, name)
+
+
+def test_inspect_recognises_the_tf2_od_api_layout(converted):
+    from migrate import inspect
+
+    _, path = converted["ssd_mobilenet_v2_small"]
+    assert inspect(path).architecture.name == "od2/ssd_keras"
