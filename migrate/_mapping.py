@@ -42,13 +42,18 @@ class _State:
     mismatches: list[ShapeMismatch] = field(default_factory=list)
     ambiguous: list[Ambiguity] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    rehead: int | None = None  # the user's --classes: a head whose shape follows it starts from initial values
 
 
 def plan(source: str, target: str, selection: Selection, ruleset: RuleSet,
-         targets: dict[str, tuple[tuple[int, ...], str]], restore: str = "full") -> tuple[dict[str, Planned], MappingReport]:
-    """Planned tensors by target name (constants from [[init]] have an empty source), and the mapping report."""
+         targets: dict[str, tuple[tuple[int, ...], str]], restore: str = "full",
+         rehead: int | None = None) -> tuple[dict[str, Planned], MappingReport]:
+    """Planned tensors by target name (constants from [[init]] have an empty source), and the mapping report.
+
+    ``rehead``: the class count the user asked for; a ``head`` tensor that no longer fits it is left out (the
+    target's initial value is written), as the OD API re-heads a detector for new classes."""
     state = _State(dict(selection.kept), dict(targets), RESTORE_PARTS[restore], dropped=dict(selection.dropped),
-                   warnings=list(selection.warnings))
+                   warnings=list(selection.warnings), rehead=rehead)
     _exclude(state, ruleset, target)
     for name in sorted(state.sources):
         if name not in state.dropped:
@@ -102,10 +107,22 @@ def _apply_rules(state: _State, ruleset: RuleSet, name: str, restore: str) -> No
             state.dropped[name] = f"--restore {restore} leaves the {rule.part} out"
             state.skipped_targets.add(target)
             return
+        if state.rehead is not None and rule.part == "head" and not _fits(state, name, target, rule.transforms):
+            state.dropped[name] = (f"--classes {state.rehead}: the head is re-initialised for the new class count "
+                                   f"({list(state.sources[name].shape)} here, {list(state.targets[target][0])} there)")
+            state.skipped_targets.add(target)
+            return
         _pair(state, name, target, rule.transforms, f"{rule.label}")
         return
     if missed and not any(s.source.search(name) for s in ruleset.structural):
         state.warnings.append(missed)
+
+
+def _fits(state: _State, name: str, target: str, transforms) -> bool:
+    try:
+        return chain_shape(transforms, state.sources[name].shape, state.targets[target][0]) == state.targets[target][0]
+    except TransformError:
+        return False
 
 
 def _pair(state: _State, name: str, target: str, transforms, rule: str) -> bool:

@@ -81,12 +81,14 @@ def plan_model(reader, target: TargetSpec, rules: Path | None, restore: str, opt
     specs = reader.specs()
     ruleset = choose_ruleset(specs, rules)
     architecture = detect(specs).name
-    first = _plan_into(reader, resolve_target(target, ruleset, architecture, specs), ruleset, restore, options)
+    rehead = target.classes  # the user's --classes: heads that no longer fit start afresh
+    first = _plan_into(reader, resolve_target(target, ruleset, architecture, specs), ruleset, restore, options,
+                       rehead)
     if target.spec != "auto" or first.report.complete or default_target(ruleset, architecture,
                                                                            "fallback_targets") is None:
         return first
     fallback = resolve_target(target, ruleset, architecture, specs, "fallback_targets")
-    second = _plan_into(reader, fallback, ruleset, restore, options)
+    second = _plan_into(reader, fallback, ruleset, restore, options, rehead)
     if not second.report.complete:
         return first
     why = (f"{first.target.spec} did not fit ({misfit(first.report)}); converted into {fallback.spec} "
@@ -95,12 +97,13 @@ def plan_model(reader, target: TargetSpec, rules: Path | None, restore: str, opt
     return second
 
 
-def _plan_into(reader, target: TargetSpec, ruleset, restore: str, options: SelectOptions) -> ModelPlan:
+def _plan_into(reader, target: TargetSpec, ruleset, restore: str, options: SelectOptions,
+               rehead: int | None = None) -> ModelPlan:
     model = build(target)
     model_weights = weights(model)
     selection = select(reader.specs(), options)
     targets = {name: (w.shape, w.dtype) for name, w in model_weights.items()}
-    planned, report = plan(str(reader.path), target.spec, selection, ruleset, targets, restore)
+    planned, report = plan(str(reader.path), target.spec, selection, ruleset, targets, restore, rehead)
     return ModelPlan(ruleset, target, model, model_weights, planned, report)
 
 

@@ -265,3 +265,28 @@ def test_inspect_recognises_the_tf2_od_api_layout(converted):
 
     _, path = converted["ssd_mobilenet_v2_small"]
     assert inspect(path).architecture.name == "od2/ssd_keras"
+
+
+def test_classes_re_heads_the_class_predictor_and_keeps_the_rest(zoo, tmp_path):
+    """``--classes 5`` on a 3-class SSD: the class heads start from initial values for 6 slots per anchor
+    (background kept); backbone, extra layers and box encoding heads keep the checkpoint's values."""
+    import tensorflow as tf
+
+    from migrate import TargetSpec
+    from migrate.textproto import parse_file
+
+    out = tmp_path / "five"
+    report = convert(zoo["ssd_mobilenet_v2_small"], out, target=TargetSpec("auto", classes=5))
+    assert report.mapping.complete
+    reheaded = {n for n, why in report.mapping.dropped.items() if why.startswith("--classes 5: the head is re-init")}
+    assert reheaded == {f"BoxPredictor_{i}/ClassPredictor/{w}" for i in range(6) for w in ("weights", "biases")}
+    fields = {**_fields(zoo, "ssd_mobilenet_v2_small"), "num_classes": 5}
+    model = odapi_ssd(**fields)
+    tf.train.Checkpoint(model=model).restore(_prefix(out)).assert_consumed()
+    heads = model._box_predictor._prediction_heads
+    assert tuple(heads[HEADS[1]][0]._class_predictor_layers[-1].kernel.shape) == (3, 3, 576, 3 * 6)
+    with open_checkpoint(zoo["ssd_mobilenet_v2_small"]) as source:
+        np.testing.assert_array_equal(heads[HEADS[0]][2]._box_encoder_layers[-1].kernel.numpy(),
+                                      source.read("BoxPredictor_2/BoxEncodingPredictor/weights"))
+    assert _field(parse_file(out / "pipeline.config"), "model.ssd.num_classes") == 5
+    assert any(c.startswith("model.ssd.num_classes: 3 -> 5 (--classes 5") for c in report.pipeline_config.changes)

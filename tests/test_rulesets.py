@@ -238,3 +238,13 @@ def test_auto_takes_the_width_matched_vgg_when_keras_does_not_fit(zoo):
     assert plan.target.extra["widths"] == [8, 16, 32, 64, 64] and plan.target.extra["fc_width"] == 64
     assert any(w.startswith("keras:VGG16 did not fit (31 shape mismatches)") for w in plan.report.warnings)
     assert not keras.report.complete and len(keras.report.shape_mismatches) == 31
+
+
+def test_classes_re_heads_a_classifier_whose_logits_no_longer_fit(zoo):
+    """--classes 10 on a 1001-class MobileNet: the logits start afresh, every other tensor maps; without
+    --classes the same misfit could not happen (the count is read off the checkpoint)."""
+    with open_checkpoint(zoo["mobilenet_v1_small"]) as reader:
+        plan = plan_model(reader, TargetSpec("auto", classes=10), None, "full", SelectOptions())
+    assert plan.report.complete and set(plan.report.left_out_target) == {"conv_preds/kernel", "conv_preds/bias"}
+    assert plan.report.dropped["MobilenetV1/Logits/Conv2d_1c_1x1/weights"].startswith(
+        "--classes 10: the head is re-initialised for the new class count")
