@@ -99,7 +99,13 @@ def _into_model(reader, tmp: Path, target, rules, restore, layout, options, pari
         from ._parity import run_parity  # noqa: PLC0415 - imports TF1 graph machinery
 
         load_written(plan.model, path, layout)  # the converted model is what was written
-        parity_report = run_parity(reader, plan, options, layers=parity_layers)
+        if plan.target.spec == ODAPI_SSD:
+            from ._odapi_parity import detector_parity  # noqa: PLC0415
+
+            heads = restore == "full" and not any(w.startswith("--classes") for w in plan.report.dropped.values())
+            parity_report = detector_parity(reader, plan.model, options, heads=heads, layers=parity_layers)
+        else:
+            parity_report = run_parity(reader, plan, options, layers=parity_layers)
     written = sum(p.stat().st_size for p in tmp.iterdir() if p.is_file())
     report = ConvertReport(source, output, plan.target.spec, layout, plan.report, verified,
                            {p.name: "written" for p in sorted(tmp.iterdir()) if ".data-" in p.name or p.suffix == ".h5"},

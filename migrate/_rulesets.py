@@ -92,9 +92,10 @@ class RuleSet:
     fallback_targets: dict = field(default_factory=dict)  # architecture -> what auto takes when the default misfits
 
     def parity_for(self, architecture: str, target_spec: str) -> dict | None:
-        """The TF1 reference for ``--parity`` of this architecture converted into ``target_spec`` (an entry's
-        optional ``target`` regex limits it to the targets whose outputs it names), or None."""
-        config = self.parity.get(architecture)
+        """The TF1 reference for ``--parity`` of this architecture converted into ``target_spec``: the entry
+        keyed ``"ARCH TARGET"``, else ``ARCH`` (whose optional ``target`` regex limits it to the targets whose
+        outputs it names), or None."""
+        config = self.parity.get(f"{architecture} {target_spec}") or self.parity.get(architecture)
         if not config or not config.get("builder"):
             return None
         return config if re.search(config.get("target", ""), target_spec) else None

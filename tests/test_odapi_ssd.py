@@ -91,3 +91,17 @@ def test_an_unsupported_extractor_is_named():
     with pytest.raises(ValueError, match="ssd_resnet50_v1_fpn_keras.*supported: ssd_mobilenet_v1_keras"):
         odapi_ssd("ssd_resnet50_v1_fpn_keras")
     assert SSDSpec(depth_multiplier=0.5).depth(512) == 256 and SSDSpec(depth_multiplier=0.01).depth(512) == 16
+
+
+def test_the_sample_config_model_has_the_real_tf2_zoo_checkpoints_keys(tmp_path):
+    """ssd_mobilenet_v2_320x320_coco17_tpu-8/checkpoint/ckpt-0, the TF2 zoo's own file: 326 entries."""
+    from conftest import LISTINGS
+
+    listing = LISTINGS / "tf2_ssd_mobilenet_v2_320x320_coco17_tpu-8_ckpt-0.tsv"
+    real = {}
+    for line in listing.read_text().splitlines()[1:]:
+        key, shape, _ = line.split("\t")
+        real[key] = tuple(int(d) for d in shape.split(",")) if shape else ()
+    _, keys = saved_keys(odapi_ssd(image_size=320), tmp_path)
+    assert len(real) == 326 and set(keys) == set(real)
+    assert all(keys[k] == real[k] for k in real if k != "_CHECKPOINTABLE_OBJECT_GRAPH")

@@ -91,8 +91,27 @@ def _backbone(spec: SSDSpec):
             raise ValueError("OD API SSD: ssd_mobilenet_v2_keras is built at depth_multiplier 1.0 only, "
                              f"got {spec.depth_multiplier}")
         full = keras.applications.MobileNetV2(input_shape=shape, alpha=1.0, include_top=False, weights=None)
+    full = _same_padding(full)
     outputs = [full.get_layer(name).output for name in taps]
     return keras.Model(full.input, outputs, name="classification_backbone")
+
+
+def _same_padding(model):
+    """``model`` with SAME padding throughout, as the OD API builds its backbones (``use_explicit_padding:
+    false``): Keras pads stride-2 convolutions itself (``ZeroPadding2D`` then VALID), which differs from
+    SAME wherever the padded size is odd (MobileNet v1 at 300x300).  Layer order and names are kept, so
+    the checkpoint keys (``layer_with_weights-N``) are too."""
+    keras = tf_keras()
+
+    def clone(layer):
+        config = layer.get_config()
+        if isinstance(layer, keras.layers.ZeroPadding2D):
+            return keras.layers.Activation("linear", name=config["name"])
+        if config.get("padding") == "valid" and isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)):
+            config["padding"] = "same"
+        return type(layer).from_config(config)
+
+    return keras.models.clone_model(model, clone_function=clone)
 
 
 def _extra_layers(spec: SSDSpec, index: int, layer_depth: int, name: str) -> list:

@@ -1,0 +1,64 @@
+"""Detector parity: the TF1 OD API SSD graph and the converted TF2 detector on the same images.
+
+Both sides give raw box encodings and class predictions per feature map
+(before anchors and post-processing).  The TF1 side is
+:func:`migrate.tf1_nets.ssd.ssd_mobilenet` with its variables restored from
+the source checkpoint; the TF2 side is the converted detector holding what was
+written.  Each feature map's two heads are compared as in :mod:`._parity`
+(error relative to the largest value, and how far the reference moves across
+the images), so a wrong layer anywhere upstream shows in the first map it
+feeds, and constant outputs make the verdict ``inconclusive``.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from reports import ParityReport
+
+from ._odapi import ssd_fields
+from ._parity import INPUTS, THRESHOLD, _error, _restore, _verdict, parity_images
+
+HEADS = ("class_predictions_with_background", "box_encodings")
+REFERENCE = "builder migrate.tf1_nets.ssd.ssd_mobilenet (the OD API's TF1 SSD graph, inference mode)"
+
+
+def detector_parity(reader, model, options, heads: bool = True, layers: bool = False,
+                    threshold: float = THRESHOLD) -> ParityReport:
+    """Compare the TF1 graph of ``reader``'s SSD with ``model`` (the converted detector, loaded): the six
+    feature maps, and with ``heads`` (the box predictor was converted, not re-initialised) both heads."""
+    from ._tf import tensorflow  # noqa: PLC0415
+
+    tf = tensorflow()
+    size = model.spec.image_size
+    images = parity_images(size)
+    graph = tf.Graph()
+    with graph.as_default(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*layer.apply.*")  # tf_slim on TF 2.x; harmless
+        from .tf1_nets.ssd import ssd_mobilenet  # noqa: PLC0415 - imports tf_slim
+
+        inputs = tf.compat.v1.placeholder(tf.float32, [len(images), size, size, 3], name="parity_images")
+        reference = ssd_mobilenet(inputs, **ssd_fields(reader.specs()))
+    with tf.compat.v1.Session(graph=graph) as sess:
+        _restore(tf, sess, graph, reader, options.use_ema)
+        theirs = sess.run(reference, {inputs: images})
+    ours = model(images, training=False)["per_feature_map"]
+    ours["feature_maps"] = model._feature_extractor(images, training=False)
+    compared = ("feature_maps",) + (HEADS if heads else ())
+    per_map = sorted((_error(f"{kind}[{i}]", np.asarray(ref), np.asarray(got))
+                      for kind in compared for i, (ref, got) in enumerate(zip(theirs[kind], ours[kind]))),
+                     key=lambda e: (int(e.name.rsplit("[", 1)[1].rstrip("]")),  # map by map, features first
+                                    not e.name.startswith("feature_maps"), e.name))
+    kinds = HEADS if heads else ("feature_maps",)
+    totals = [_error(kind, _joined(theirs[kind]), _joined(ours[kind])) for kind in kinds]
+    verdict, first, reason = _verdict([totals[0], *per_map, *totals[1:]], threshold, len(images))
+    shown = per_map if layers else [e for e in per_map if not e.max_rel <= threshold]
+    return ParityReport(REFERENCE, INPUTS.format(size=size), tuple(totals), tuple(shown), threshold,
+                        verdict == "passed", first, reason, verdict)
+
+
+def _joined(parts) -> np.ndarray:
+    """Per-map arrays as one: predictions along the anchor axis, feature maps flattened per image."""
+    arrays = [np.asarray(p) for p in parts]
+    return np.concatenate([a.reshape(a.shape[0], -1) for a in arrays], axis=1)
