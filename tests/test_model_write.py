@@ -27,11 +27,14 @@ from migrate._verify import VerificationError
 
 # (fixture, --restore, --classes): bytes copied as they are, the head left out (written from the built model),
 # and a 1001 -> 1000 class drop_background (transformed in memory, not copied)
-# and the OD API SSDs: the backbone alone into keras:MobileNet, the whole detector (its own object layout)
+# the OD API SSDs: the backbone alone into keras:MobileNet, the whole detector (its own object layout);
+# and one case for every other rule set (vgg_16_small: the width-matched VGG)
 CASES = [("mobilenet_v1_small", "full", None, "auto"), ("resnet_v1_50_small", "full", None, "auto"),
          ("mobilenet_v1_small", "backbone", None, "auto"),
          ("ssd_mobilenet_v1_small", "backbone", None, "keras:MobileNet"),
-         ("ssd_mobilenet_v2_small", "detection", None, "auto"), ("mobilenet_v1_small", "full", 1000, "auto")]
+         ("ssd_mobilenet_v2_small", "detection", None, "auto"), ("mobilenet_v1_small", "full", 1000, "auto"),
+         ("mobilenet_v2_small", "full", None, "auto"), ("resnet_v2_50_small", "full", None, "auto"),
+         ("vgg_16_small", "full", None, "auto")]
 
 
 @pytest.fixture(params=[None, 4000], ids=["1MiB-chunks", "4000B-chunks"])

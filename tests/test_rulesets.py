@@ -87,8 +87,10 @@ def test_convert_restore_compare_parity(ruleset, fixture, kwargs, any_zoo, tmp_p
         plan = plan_model(reader, target, None, kwargs.get("restore", "full"), kwargs.get("options", SelectOptions()))
         fresh_layer_names()
         model = build(plan.target)
-        status = tf.train.Checkpoint(model=model).read(tf.train.latest_checkpoint(str(out)))
+        # the client's idiom (restore, not read: it binds save_counter too), and nothing extra in the file
+        status = tf.train.Checkpoint(model=model).restore(tf.train.latest_checkpoint(str(out)))
         status.assert_existing_objects_matched()
+        status.assert_consumed()
         restored = {f"{layer.name}/{w.name.split('/')[-1].split(':')[0]}": w.numpy()
                     for layer in model.layers for w in layer.weights}
         for mapped in report.mapping.mapped:
