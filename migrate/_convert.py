@@ -92,7 +92,8 @@ def _into_model(reader, tmp: Path, target, rules, restore, layout, options, pari
         write_state_file(tmp, PREFIX)
     step("verify")
     verified = verify_written(written, path, layout)
-    config = _odapi_pipeline_config(reader, plan, tmp, Path(output).resolve() / path.name, restore)
+    config = _odapi_pipeline_config(reader, plan, tmp, Path(output).resolve() / path.name, restore) \
+        if layout == "object" else None  # the OD API reads the object layout only: no config for the others
     parity_report = None
     if parity:
         step("parity")

@@ -290,3 +290,13 @@ def test_classes_re_heads_the_class_predictor_and_keeps_the_rest(zoo, tmp_path):
                                       source.read("BoxPredictor_2/BoxEncodingPredictor/weights"))
     assert _field(parse_file(out / "pipeline.config"), "model.ssd.num_classes") == 5
     assert any(c.startswith("model.ssd.num_classes: 3 -> 5 (--classes 5") for c in report.pipeline_config.changes)
+
+
+def test_only_the_object_layout_gets_a_pipeline_config(zoo, tmp_path):
+    """The OD API's loader reads object-based checkpoints keyed model/...: a config pointing at weights.h5
+    or at a save_weights checkpoint would send its users to a file it cannot restore."""
+    from migrate import TargetSpec
+
+    for layout in ("h5", "weights"):
+        report = convert(zoo["ssd_mobilenet_v2_small"], tmp_path / layout, target=TargetSpec("auto"), layout=layout)
+        assert report.pipeline_config is None and not (tmp_path / layout / "pipeline.config").exists()
