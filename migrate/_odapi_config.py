@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from .textproto import Message, format_text, parse_file, parse_text, replace
+from .textproto import Message, TextProtoError, format_text, parse_file, parse_text, replace
 
 CONFIG_NAME = "pipeline.config"
 BASE_CONFIG = "odapi_ssd_base.config"  # in migrate/rules: the OD API sample's values, model fields left out
@@ -55,7 +55,11 @@ def translate(config_path: Path | None, fields: dict, fine_tune_checkpoint: str,
         message = parse_text(base.read_text(encoding="utf-8"), BASE_CONFIG)
         config_path = Path(BASE_CONFIG)
     else:
-        message = parse_file(config_path)
+        try:
+            message = parse_file(config_path)
+        except TextProtoError as e:
+            raise TextProtoError(f"{e}; fix the TF1 pipeline.config beside the checkpoint, or move it away to have "
+                                 "the TF2 config made from the checkpoint") from e
     if message.first("model") is None or _get(message, SSD) is None:
         return ConfigTranslation(str(config_path), "", (), (f"{config_path}: no model.ssd block; the checkpoint is "
                                                            "an SSD, so this config does not describe it",))

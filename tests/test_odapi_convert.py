@@ -300,3 +300,17 @@ def test_only_the_object_layout_gets_a_pipeline_config(zoo, tmp_path):
     for layout in ("h5", "weights"):
         report = convert(zoo["ssd_mobilenet_v2_small"], tmp_path / layout, target=TargetSpec("auto"), layout=layout)
         assert report.pipeline_config is None and not (tmp_path / layout / "pipeline.config").exists()
+
+
+def test_a_broken_config_beside_the_checkpoint_is_one_line_and_no_output(zoo, tmp_path, capsys):
+    import shutil
+
+    from migrate.cli import main
+
+    source = tmp_path / "ssd"
+    shutil.copytree(zoo["ssd_mobilenet_v2_small"], source)
+    (source / "pipeline.config").write_text("model { ssd { num_classes: 3\n")
+    assert main(["convert", str(source), "--out", str(tmp_path / "out"), "--target", "auto", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{source / 'pipeline.config'}:2:1:" in err[0] and "move it away" in err[0]
+    assert not (tmp_path / "out").exists()
