@@ -14,6 +14,7 @@ from ._formats._bundle_writer import BundleWriter
 from ._formats._objgraph import saved_counter
 from ._generic import COUNTER_KEY, generic_mapping, source_value, write_generic
 from ._model_convert import LAYOUTS, load_written, verify_written, write_model
+from ._odapi import ssd_fields
 from ._plan import plan_model, require_complete
 from ._select import SelectOptions, select
 from ._staging import Staging, output_errors, write_state_file
@@ -92,20 +93,22 @@ def _into_model(reader, tmp: Path, target, rules, restore, layout, options, pari
         write_state_file(tmp, PREFIX)
     step("verify")
     verified = verify_written(written, path, layout)
-    config = _odapi_pipeline_config(reader, plan, tmp, Path(output).resolve() / path.name, restore) \
-        if layout == "object" else None  # the OD API reads the object layout only: no config for the others
+    fields = ssd_fields(reader.specs()) if plan.target.spec == ODAPI_SSD else None  # the OD API detector's model
+    config = _odapi_pipeline_config(reader, fields, plan, tmp, Path(output).resolve() / path.name, restore) \
+        if fields and layout == "object" else None  # the OD API reads the object layout only
     parity_report = None
     if parity:
         step("parity")
-        from ._parity import run_parity  # noqa: PLC0415 - imports TF1 graph machinery
-
         load_written(plan.model, path, layout)  # the converted model is what was written
-        if plan.target.spec == ODAPI_SSD:
+        if fields:
             from ._odapi_parity import detector_parity  # noqa: PLC0415
 
-            heads = restore == "full" and not any(w.startswith("--classes") for w in plan.report.dropped.values())
-            parity_report = detector_parity(reader, plan.model, options, heads=heads, layers=parity_layers)
+            # the heads compare only when converted, not re-initialised (--restore, --classes)
+            heads = not any(t.startswith("box_predictor/") for t in plan.report.left_out_target)
+            parity_report = detector_parity(reader, plan.model, fields, options, heads=heads, layers=parity_layers)
         else:
+            from ._parity import run_parity  # noqa: PLC0415 - imports TF1 graph machinery
+
             parity_report = run_parity(reader, plan, options, layers=parity_layers)
     written = sum(p.stat().st_size for p in tmp.iterdir() if p.is_file())
     report = ConvertReport(source, output, plan.target.spec, layout, plan.report, verified,
@@ -122,17 +125,14 @@ def _into_model(reader, tmp: Path, target, rules, restore, layout, options, pari
     return report
 
 
-def _odapi_pipeline_config(reader, plan, tmp: Path, prefix: Path, restore: str):
+def _odapi_pipeline_config(reader, fields: dict, plan, tmp: Path, prefix: Path, restore: str):
     """An OD API detector's TF2 pipeline.config, translated from the TF1 one beside the checkpoint, else made
-    from the checkpoint (None for other targets)."""
-    from ._odapi import ssd_fields  # noqa: PLC0415
+    from the checkpoint's ``fields``."""
     from ._odapi_config import CONFIG_NAME, beside, translate  # noqa: PLC0415
 
-    if plan.target.spec != ODAPI_SSD:
-        return None
     source = beside(reader.path)
     checkpoint_type = "classification" if restore in ("backbone", "classification") else "detection"
-    result = translate(source, ssd_fields(reader.specs()), str(prefix), checkpoint_type, plan.target.classes)
+    result = translate(source, fields, str(prefix), checkpoint_type, plan.target.classes)
     if result.text:
         (tmp / CONFIG_NAME).write_text(result.text, encoding="utf-8")
     return TranslatedConfig(str(prefix.parent / CONFIG_NAME) if result.text else "", result.source, result.changes,

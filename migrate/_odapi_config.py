@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from .textproto import Message, TextProtoError, format_text, parse_file, parse_text, replace
+from .textproto import Message, TextProtoError, find, format_text, parse_file, parse_text, replace
 
 CONFIG_NAME = "pipeline.config"
 BASE_CONFIG = "odapi_ssd_base.config"  # in migrate/rules: the OD API sample's values, model fields left out
@@ -60,7 +60,7 @@ def translate(config_path: Path | None, fields: dict, fine_tune_checkpoint: str,
         except TextProtoError as e:
             raise TextProtoError(f"{e}; fix the TF1 pipeline.config beside the checkpoint, or move it away to have "
                                  "the TF2 config made from the checkpoint") from e
-    if message.first("model") is None or _get(message, SSD) is None:
+    if message.first("model") is None or find(message, SSD) is None:
         return ConfigTranslation(str(config_path), "", (), (f"{config_path}: no model.ssd block; the checkpoint is "
                                                            "an SSD, so this config does not describe it",))
     edit = _Editor(message, str(config_path))
@@ -93,7 +93,7 @@ def translate(config_path: Path | None, fields: dict, fine_tune_checkpoint: str,
 def _fine_tune_fields(edit: "_Editor", prefix: str, checkpoint_type: str) -> None:
     train = "train_config"
     for name, why in TF1_ONLY.items():
-        if _get(edit.message, f"{train}.{name}") is not None:
+        if find(edit.message, f"{train}.{name}") is not None:
             edit.set(f"{train}.{name}", None, why)
     edit.set(f"{train}.fine_tune_checkpoint", prefix, "the converted checkpoint")
     edit.set(f"{train}.fine_tune_checkpoint_version", "@V2", "object-based; TF2 rejects V1")
@@ -116,7 +116,7 @@ def model_fields(message: Message) -> dict:
 
 def _anchors_per_location(message: Message) -> list[int] | None:
     """Anchors per location the ssd_anchor_generator gives each feature map (None without one)."""
-    generator = _get(message, ANCHORS)
+    generator = find(message, ANCHORS)
     if generator is None:
         return None
     layers = int(_value(message, f"{ANCHORS}.num_layers", 6))
@@ -146,7 +146,7 @@ class _Editor:
         self.errors: list[str] = []
 
     def set(self, path: str, value, why: str) -> None:
-        before = _get(self.message, path)
+        before = find(self.message, path)
         before_text = "unset" if before is None else _text(before.value)
         after_text = "removed" if value is None else _plain(value).lstrip("@")
         self.message = replace(self.message, path, value)
@@ -156,7 +156,7 @@ class _Editor:
         """A field the checkpoint's shapes decide: written out when unset (saying when the TF2 default would
         have built another model); an error when set to something else (the config and the checkpoint
         describe different models)."""
-        found = _get(self.message, path)
+        found = find(self.message, path)
         if found is None:
             wrong = default is not None and truth != default
             self.set(path, truth, why + (f"; the TF2 default {_plain(default)} would build another model"
@@ -170,21 +170,8 @@ class _Editor:
         self.message = replace(self.message, path, truth)  # the written config builds what the checkpoint holds
 
 
-def _get(message: Message, path: str):
-    """The first field at dotted ``path``, or None."""
-    node, field = message, None
-    for name in path.split("."):
-        if not isinstance(node, Message):
-            return None
-        field = node.first(name)
-        if field is None:
-            return None
-        node = field.value
-    return field
-
-
 def _value(message: Message, path: str, default):
-    field = _get(message, path)
+    field = find(message, path)
     if field is None:
         return default
     value = field.value.value

@@ -17,17 +17,17 @@ import numpy as np
 
 from reports import ParityReport
 
-from ._odapi import ssd_fields
 from ._parity import INPUTS, THRESHOLD, _error, _restore, _verdict, parity_images
 
 HEADS = ("class_predictions_with_background", "box_encodings")
 REFERENCE = "builder migrate.tf1_nets.ssd.ssd_mobilenet (the OD API's TF1 SSD graph, inference mode)"
 
 
-def detector_parity(reader, model, options, heads: bool = True, layers: bool = False,
+def detector_parity(reader, model, fields: dict, options, heads: bool = True, layers: bool = False,
                     threshold: float = THRESHOLD) -> ParityReport:
-    """Compare the TF1 graph of ``reader``'s SSD with ``model`` (the converted detector, loaded): the six
-    feature maps, and with ``heads`` (the box predictor was converted, not re-initialised) both heads."""
+    """Compare the TF1 graph of ``reader``'s SSD (``fields``: :func:`migrate._odapi.ssd_fields`) with
+    ``model`` (the converted detector, loaded): the six feature maps, and with ``heads`` (the box predictor
+    was converted, not re-initialised) both heads."""
     from ._tf import tensorflow  # noqa: PLC0415
 
     tf = tensorflow()
@@ -39,17 +39,14 @@ def detector_parity(reader, model, options, heads: bool = True, layers: bool = F
         from .tf1_nets.ssd import ssd_mobilenet  # noqa: PLC0415 - imports tf_slim
 
         inputs = tf.compat.v1.placeholder(tf.float32, [len(images), size, size, 3], name="parity_images")
-        reference = ssd_mobilenet(inputs, **ssd_fields(reader.specs()))
+        reference = ssd_mobilenet(inputs, **fields)
     with tf.compat.v1.Session(graph=graph) as sess:
         _restore(tf, sess, graph, reader, options.use_ema)
         theirs = sess.run(reference, {inputs: images})
     ours = model(images, training=False)["per_feature_map"]
-    ours["feature_maps"] = model._feature_extractor(images, training=False)
-    compared = ("feature_maps",) + (HEADS if heads else ())
-    per_map = sorted((_error(f"{kind}[{i}]", np.asarray(ref), np.asarray(got))
-                      for kind in compared for i, (ref, got) in enumerate(zip(theirs[kind], ours[kind]))),
-                     key=lambda e: (int(e.name.rsplit("[", 1)[1].rstrip("]")),  # map by map, features first
-                                    not e.name.startswith("feature_maps"), e.name))
+    compared = ("feature_maps", "box_encodings", "class_predictions_with_background") if heads else ("feature_maps",)
+    per_map = [_error(f"{kind}[{i}]", np.asarray(theirs[kind][i]), np.asarray(ours[kind][i]))  # map by map
+               for i in range(len(theirs["feature_maps"])) for kind in compared]
     kinds = HEADS if heads else ("feature_maps",)
     totals = [_error(kind, _joined(theirs[kind]), _joined(ours[kind])) for kind in kinds]
     verdict, first, reason = _verdict([totals[0], *per_map, *totals[1:]], threshold, len(images))

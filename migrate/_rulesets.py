@@ -155,10 +155,9 @@ def load(path: Path, text: str | None = None) -> RuleSet:
 def _include(raw: dict, where: "_Locator") -> tuple[tuple[Rule, ...], tuple[Structural, ...]]:
     """A built-in set's rules and structural pairings, their targets prefixed (its excludes stay its own)."""
     name, prefix = raw.get("ruleset", ""), raw.get("target_prefix", "")
-    entry = resources.files("migrate.rules").joinpath("maps").joinpath(f"{name}.toml")
-    if not name or not entry.is_file():
+    if not name or not _builtin_file(name).is_file():
         raise RuleFileError(f"{where.at(name or 'include')}: include: no built-in rule set {name!r}")
-    other = load(Path(str(entry)), entry.read_text(encoding="utf-8"))
+    other = _load_builtin(name)
     rules = tuple(replace(r, target=prefix + r.target) for r in other.rules)
     structural = tuple(replace(s, target=re.compile(_prefixed_pattern(s.target.pattern, prefix)))
                        for s in other.structural)
@@ -222,6 +221,17 @@ class _Locator:
             raise RuleFileError(f"{self.at(raw[key])}: invalid regular expression {raw[key]!r}: {e}") from e
 
 
+def _builtin_file(stem: str):
+    return resources.files("migrate.rules").joinpath("maps").joinpath(f"{stem}.toml")
+
+
+@lru_cache(maxsize=None)
+def _load_builtin(stem: str) -> RuleSet:
+    """One built-in file, read and parsed once (for ``builtin`` and for every set that includes it)."""
+    entry = _builtin_file(stem)
+    return load(Path(str(entry)), entry.read_text(encoding="utf-8"))
+
+
 @lru_cache(maxsize=1)
 def builtin() -> dict[str, RuleSet]:
     """Every built-in rule set by name; refuses two sets of one name or two sets for one architecture."""
@@ -231,7 +241,7 @@ def builtin() -> dict[str, RuleSet]:
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if not entry.name.endswith(".toml"):
             continue
-        ruleset = load(Path(str(entry)), entry.read_text(encoding="utf-8"))
+        ruleset = _load_builtin(entry.name.removesuffix(".toml"))
         if ruleset.name in sets:
             raise RuleFileError(f"{entry}: rule set {ruleset.name!r} is already defined in {sets[ruleset.name].path}")
         for arch in ruleset.architectures:

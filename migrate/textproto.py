@@ -319,6 +319,19 @@ def make_scalar(value) -> Scalar:
     return Scalar(kind, scalar_text(value), value, 0, 0)
 
 
+def find(message: Message, path: str) -> Optional[Field]:
+    """The first field at dotted ``path`` (``model.ssd.num_classes``), or None."""
+    node, found = message, None
+    for name in path.split("."):
+        if not isinstance(node, Message):
+            return None
+        found = node.first(name)
+        if found is None:
+            return None
+        node = found.value
+    return found
+
+
 def replace(message: Message, path: str, value) -> Message:
     """A copy of ``message`` with the field at dotted ``path`` set.
 

@@ -14,7 +14,7 @@ The structure follows the attribute names of the OD API's classes
 ``KerasMultiResolutionFeatureMaps``, ``ConvolutionalBoxPredictor`` and its
 heads); the code is ours.  Calling the model maps images in [-1, 1] to the raw
 ``box_encodings`` [B, anchors, 4] and ``class_predictions_with_background``
-[B, anchors, num_classes + 1], per feature map under ``per_feature_map``.
+[B, anchors, num_classes + 1], per feature map under ``per_feature_map`` (with the six ``feature_maps``).
 """
 from __future__ import annotations
 
@@ -57,8 +57,8 @@ def odapi_ssd(feature_extractor: str = "ssd_mobilenet_v2_keras", num_classes: in
               include_top=None, **fields):
     """Build the SSD (a target builder: ``module:migrate.models:odapi_ssd``); ``include_top`` has no meaning
     for a detector and is ignored."""
-    size = input_shape[0] if input_shape else fields.pop("image_size", 300)
-    fields.pop("image_size", None)
+    size = fields.pop("image_size", 300)
+    size = input_shape[0] if input_shape else size
     if "anchors_per_location" in fields:
         fields["anchors_per_location"] = tuple(fields["anchors_per_location"])
     spec = SSDSpec(feature_extractor, num_classes, image_size=size, **fields)
@@ -248,9 +248,10 @@ def _classes() -> dict:
             return {"model": self}
 
         def call(self, images, training=None):
-            per_map = self._box_predictor(self._feature_extractor(images, training=training), training=training)
+            feature_maps = self._feature_extractor(images, training=training)
+            per_map = self._box_predictor(feature_maps, training=training)
             outputs = {kind: ops.concat(parts, axis=1) for kind, parts in per_map.items()}
-            outputs["per_feature_map"] = per_map
+            outputs["per_feature_map"] = {**per_map, "feature_maps": feature_maps}
             return outputs
 
     _CLASSES.update(SSDMetaArch=SSDMetaArch, FeatureExtractor=FeatureExtractor, BoxPredictor=BoxPredictor)
