@@ -103,9 +103,11 @@ def _into_model(reader, tmp: Path, target, rules, restore, layout, options, pari
         if fields:
             from ._odapi_parity import detector_parity  # noqa: PLC0415
 
-            # the heads compare only when converted, not re-initialised (--restore, --classes)
-            heads = not any(t.startswith("box_predictor/") for t in plan.report.left_out_target)
-            parity_report = detector_parity(reader, plan.model, fields, options, heads=heads, layers=parity_layers)
+            # what was converted, not re-initialised (--restore, --classes), is compared
+            left_out = plan.report.left_out_target
+            extras = not any(t.startswith("feature_extractor/feature_map_generator/") for t in left_out)
+            heads = extras and not any(t.startswith("box_predictor/") for t in left_out)
+            parity_report = detector_parity(reader, plan.model, fields, options, extras, heads, parity_layers)
         else:
             from ._parity import run_parity  # noqa: PLC0415 - imports TF1 graph machinery
 

@@ -23,11 +23,11 @@ HEADS = ("class_predictions_with_background", "box_encodings")
 REFERENCE = "builder migrate.tf1_nets.ssd.ssd_mobilenet (the OD API's TF1 SSD graph, inference mode)"
 
 
-def detector_parity(reader, model, fields: dict, options, heads: bool = True, layers: bool = False,
-                    threshold: float = THRESHOLD) -> ParityReport:
+def detector_parity(reader, model, fields: dict, options, extras: bool = True, heads: bool = True,
+                    layers: bool = False, threshold: float = THRESHOLD) -> ParityReport:
     """Compare the TF1 graph of ``reader``'s SSD (``fields``: :func:`migrate._odapi.ssd_fields`) with
-    ``model`` (the converted detector, loaded): the six feature maps, and with ``heads`` (the box predictor
-    was converted, not re-initialised) both heads."""
+    ``model`` (the converted detector, loaded): the backbone's two feature maps, the four generated ones when
+    ``extras`` were converted, and both heads when ``heads`` were (not re-initialised)."""
     from ._tf import tensorflow  # noqa: PLC0415
 
     tf = tensorflow()
@@ -45,10 +45,11 @@ def detector_parity(reader, model, fields: dict, options, heads: bool = True, la
         theirs = sess.run(reference, {inputs: images})
     ours = model(images, training=False)["per_feature_map"]
     compared = ("feature_maps", "box_encodings", "class_predictions_with_background") if heads else ("feature_maps",)
+    maps = len(theirs["feature_maps"]) if extras else 2
     per_map = [_error(f"{kind}[{i}]", np.asarray(theirs[kind][i]), np.asarray(ours[kind][i]))  # map by map
-               for i in range(len(theirs["feature_maps"])) for kind in compared]
+               for i in range(maps) for kind in compared]
     kinds = HEADS if heads else ("feature_maps",)
-    totals = [_error(kind, _joined(theirs[kind]), _joined(ours[kind])) for kind in kinds]
+    totals = [_error(kind, _joined(theirs[kind][:maps]), _joined(ours[kind][:maps])) for kind in kinds]
     verdict, first, reason = _verdict([totals[0], *per_map, *totals[1:]], threshold, len(images))
     shown = per_map if layers else [e for e in per_map if not e.max_rel <= threshold]
     return ParityReport(REFERENCE, INPUTS.format(size=size), tuple(totals), tuple(shown), threshold,

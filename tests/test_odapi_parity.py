@@ -124,3 +124,11 @@ def test_a_tf1_ssdlite_checkpoint_converts_with_its_depthwise_heads(tmp_path, tf
             shape = shape[:-1] + (shape[-1] // 91 * 4,)
         if key != "_CHECKPOINTABLE_OBJECT_GRAPH":
             assert got[key] == shape, key
+
+
+def test_restore_classification_compares_the_backbones_two_maps(live, tmp_path):
+    """The classification layout holds the backbone alone: the extra layers and heads are not compared."""
+    report = convert(live / "ssd_mobilenet_v2_small", tmp_path / "cls", target=TargetSpec("auto"),
+                     restore="classification", parity=True, parity_layers=True)
+    assert report.parity.verdict == "passed"
+    assert {e.name for e in report.parity.layers} == {"feature_maps[0]", "feature_maps[1]"}
