@@ -1,11 +1,18 @@
 """The fine-tune checkpoint: used as it is (TF2), or converted first (legacy TF1), and the restore type.
 
-A TF1 checkpoint (the slim or OD API zoo layout) is converted with
-``ckpt-migrate convert SRC --out MODEL_DIR/converted --target keras:MobileNet[V2] --use-ema``
-into the backbone the pipeline.config asks for (its depth multiplier and input
-size, without the classification top), so a checkpoint that does not fit
-fails at conversion with the mapping report.  A fingerprint of the source and
-the options (``converted-source.json``) lets a rerun reuse the output.
+A TF2 object-based checkpoint (a TF2 zoo tarball's ``checkpoint/ckpt-0``, a
+ckptkit conversion or run) is restored as it is: the SSD has the TF2 OD API's
+layout.  A TF1 checkpoint is converted into ``MODEL_DIR/converted`` first:
+
+* an OD API detection checkpoint with ``fine_tune_checkpoint_type`` detection
+  or full: the whole detector, ``ckpt-migrate convert SRC --target auto
+  --use-ema`` (its shapes read off the checkpoint or its pipeline.config);
+* otherwise the backbone, ``--target keras:MobileNet[V2] --use-ema`` at the
+  config's depth multiplier and input size, restored as ``classification``.
+
+A checkpoint that does not fit fails at conversion with the mapping report.
+A fingerprint of the source and the options (``converted-source.json``) lets
+a rerun reuse the output.
 """
 from __future__ import annotations
 
@@ -24,6 +31,8 @@ CONVERTED = "converted"
 FINGERPRINT = "converted-source.json"
 FAILED = "conversion-failed"  # .json / .md: the mapping report of a conversion that did not fit
 LEGACY_FORMATS = ("tf1-v1", "tf1-v2")
+DETECTORS = ("od/",)  # architectures converted whole into the TF2 OD API's detector
+DETECTOR = {"spec": "auto"}  # what --target auto gives them: migrate.models.odapi_ssd, fields off the checkpoint
 
 
 @dataclass(frozen=True)
@@ -54,17 +63,19 @@ def prepare(source: Path, backbone: Backbone, checkpoint_type: str, model_dir: P
                             f"{backbone.kind}; use a {backbone.kind} checkpoint or set feature_extractor.type "
                             "to match it")
     out = model_dir / CONVERTED
-    fingerprint = _fingerprint(located, files, backbone)
+    whole = checkpoint_type in ("detection", "full") and architecture.startswith(DETECTORS)
+    target = DETECTOR if whole else _backbone_target(backbone)
+    fingerprint = _fingerprint(located, files, target)
     if not _reusable(out, model_dir / FINGERPRINT, fingerprint):
-        _convert(located, out, backbone, model_dir)
+        _convert(located, out, target, backbone, model_dir)
         (model_dir / FINGERPRINT).write_text(json.dumps(fingerprint, indent=2) + "\n")
     warnings = list(_conversion_warnings(out))
     restore_type = checkpoint_type
-    if checkpoint_type in ("detection", "full"):
+    if checkpoint_type in ("detection", "full") and not whole:
         restore_type = "classification"
-        warnings.append(f"fine_tune_checkpoint_type {checkpoint_type!r}: ckptkit converts the backbone of a TF1 "
-                        f"{architecture} checkpoint only; the extra feature layers and the box predictor start "
-                        "from fresh initial values")
+        warnings.append(f"fine_tune_checkpoint_type {checkpoint_type!r}: a TF1 {architecture} checkpoint holds "
+                        "a backbone only; the extra feature layers and the box predictor start from fresh "
+                        "initial values")
     return Prepared(str(source), fmt, str(out), True, restore_type, tuple(warnings))
 
 
@@ -93,10 +104,14 @@ def _conversion_warnings(out: Path) -> tuple[str, ...]:
                  if "--use-ema" in w)
 
 
-def _fingerprint(located: str, files, backbone: Backbone) -> dict:
+def _backbone_target(backbone: Backbone) -> dict:
+    return {"spec": f"keras:{backbone.keras_application}", "include_top": False,
+            "input_size": _input_size(backbone), "extra": {"alpha": backbone.depth_multiplier}}
+
+
+def _fingerprint(located: str, files, target: dict) -> dict:
     stats = {str(f): [f.stat().st_size, f.stat().st_mtime_ns] for f in map(Path, files)}
-    return {"source": located, "files": stats, "target": f"keras:{backbone.keras_application}",
-            "alpha": backbone.depth_multiplier, "input_size": _input_size(backbone), "use_ema": True}
+    return {"source": located, "files": stats, "target": target, "use_ema": True}
 
 
 def _reusable(out: Path, record: Path, fingerprint: dict) -> bool:
@@ -113,17 +128,14 @@ def _input_size(backbone: Backbone) -> int | None:
     return height if height == width else None
 
 
-def _convert(located: str, out: Path, backbone: Backbone, model_dir: Path) -> None:
-    """``convert SRC --out OUT --target keras:<backbone> --use-ema``, with the config's depth multiplier and input
-    size (an OD API detection checkpoint's default target is the whole TF2 detector, which this SSD does not
-    read yet)."""
+def _convert(located: str, out: Path, target: dict, backbone: Backbone, model_dir: Path) -> None:
+    """``convert SRC --out OUT --target <target> --use-ema``: the whole detector, or the backbone alone at the
+    config's depth multiplier and input size."""
     from migrate import SelectOptions, TargetSpec, convert  # noqa: PLC0415 - convert imports TensorFlow
 
-    target = TargetSpec(f"keras:{backbone.keras_application}", include_top=False, input_size=_input_size(backbone),
-                        extra={"alpha": backbone.depth_multiplier})
     model_dir.mkdir(parents=True, exist_ok=True)
     try:
-        convert(located, out, target=target, options=SelectOptions(use_ema=True), overwrite=True)
+        convert(located, out, target=TargetSpec(**target), options=SelectOptions(use_ema=True), overwrite=True)
     except CkptkitError as e:
         report = getattr(e, "report", None)
         if report is None:
@@ -131,9 +143,10 @@ def _convert(located: str, out: Path, backbone: Backbone, model_dir: Path) -> No
         where = model_dir / FAILED
         where.with_suffix(".json").write_text(json.dumps(to_data(report), indent=2, default=str))
         where.with_suffix(".md").write_text(render(report, "markdown"), errors="backslashreplace")
-        raise FinetuneError(f"fine_tune_checkpoint {located} does not fit the {backbone.describe()} backbone this "
-                            f"config builds: {_misfit(report)}; use a checkpoint of this architecture and depth "
-                            "multiplier, or set feature_extractor.depth_multiplier (--depth-multiplier) to the "
-                            f"checkpoint's; mapping report: {where}.md", report) from e
+        into = "TF2 OD API detector" if target is DETECTOR else f"{backbone.describe()} backbone this config builds"
+        raise FinetuneError(f"fine_tune_checkpoint {located} does not fit the {into}: {_misfit(report)}; use a "
+                            "checkpoint of this architecture and depth multiplier, or set "
+                            "feature_extractor.depth_multiplier (--depth-multiplier) to the checkpoint's; mapping "
+                            f"report: {where}.md", report) from e
     for name in (".json", ".md"):
         (model_dir / FAILED).with_suffix(name).unlink(missing_ok=True)

@@ -119,7 +119,7 @@ def _build_task(run: RunOptions, backbone, ssd, inputs, config: PipelineConfig):
     strategy = choose_strategy()
     with strategy.scope():
         if run.task == "detection":
-            task = _model.build_detection(backbone, ssd, inputs.label_map, run.seed)
+            task = _model.build_detection(ssd, inputs.label_map, run.seed)
         else:
             task = _model.build_classification(backbone, inputs.label_map, run.mode,
                                                total_steps=config.train_config.num_steps,
@@ -273,7 +273,7 @@ def evaluate(config_path=None, *, model_dir, task: str = "detection", mode: str 
 
 def _restore_trained(task, model_dir: Path, checkpoint, optimizer_config) -> tuple[str, int]:
     """Load a training checkpoint (model, optimizer, step) into ``task``; EMA weights when it kept them."""
-    from finetune.engine import build_optimizer  # noqa: PLC0415
+    from finetune.engine import build_optimizer, checkpointed  # noqa: PLC0415
     from migrate.tf import tensorflow  # noqa: PLC0415
 
     tf = tensorflow()
@@ -285,7 +285,7 @@ def _restore_trained(task, model_dir: Path, checkpoint, optimizer_config) -> tup
     variables = list(task.model.trainable_variables)
     optimizer.build(variables)
     step = tf.Variable(0, dtype=tf.int64)
-    status = tf.train.Checkpoint(model=task.model, optimizer=optimizer, step=step).restore(path)
+    status = tf.train.Checkpoint(model=checkpointed(task), optimizer=optimizer, step=step).restore(path)
     try:
         status.expect_partial().assert_existing_objects_matched()
     except AssertionError as e:

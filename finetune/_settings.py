@@ -75,11 +75,14 @@ def ssd_config(config: PipelineConfig, warnings: list[str]) -> SSDConfig:
     initializer = predictor.conv_hyperparams.initializer
     stddev = getattr(initializer, "stddev", 0.03) if not isinstance(
         initializer, schema.VarianceScalingInitializer) else 0.03
+    backbone = backbone_of(config)
     return SSDConfig(
-        num_classes=ssd.num_classes, anchors=_anchors(config), box_coder=_box_coder(ssd.box_coder),
-        matcher=_matcher(ssd.matcher, config, warnings), loss=_loss(ssd), postprocess=_postprocess(ssd.post_processing),
+        num_classes=ssd.num_classes, kind=backbone.kind, image_size=backbone.image_size, anchors=_anchors(config),
+        box_coder=_box_coder(ssd.box_coder), matcher=_matcher(ssd.matcher, config, warnings), loss=_loss(ssd),
+        postprocess=_postprocess(ssd.post_processing),
         depth_multiplier=float(extractor.depth_multiplier), min_depth=extractor.min_depth,
-        box_predictor_kernel_size=predictor.kernel_size,
+        use_depthwise=extractor.use_depthwise, box_predictor_kernel_size=predictor.kernel_size,
+        box_predictor_depthwise=predictor.use_depthwise,
         class_prediction_bias_init=predictor.class_prediction_bias_init,
         use_dropout=predictor.use_dropout, dropout_keep_probability=predictor.dropout_keep_probability,
         initializer_stddev=stddev, batch_norm_decay=batch_norm.decay, batch_norm_epsilon=batch_norm.epsilon,
@@ -111,10 +114,6 @@ def _ssd_unbuildable(ssd) -> list[tuple[str, str]]:
     if predictor.num_layers_before_predictor:
         out.append((f"{key}.num_layers_before_predictor", f"{predictor.num_layers_before_predictor} layers before "
                     "the predictor (ckptkit's predictor has none); set it to 0"))
-    if predictor.use_depthwise or ssd.feature_extractor.use_depthwise:
-        where = f"{key}.use_depthwise" if predictor.use_depthwise else "model.ssd.feature_extractor.use_depthwise"
-        out.append((where, "use_depthwise (ckptkit's extra layers and predictor use regular convolutions); "
-                    "use the zoo's ssd_mobilenet_v1/v2 settings"))
     if ssd.num_classes > MAX_CLASSES:
         out.append(("model.ssd.num_classes", f"num_classes {ssd.num_classes} (at most {MAX_CLASSES}: the class "
                     "head grows with it; check num_classes and the label map's ids)"))

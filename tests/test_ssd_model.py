@@ -1,4 +1,4 @@
-"""finetune.tasks.ssd model and task: SSD on a tf_keras MobileNet, one training step's worth."""
+"""finetune.tasks.ssd model and task: SSD MobileNet in the TF2 OD API's layout, one training step's worth."""
 from __future__ import annotations
 
 import math
@@ -17,12 +17,14 @@ def keras():
     return tf_keras()
 
 
+def small_ssd(num_classes: int = 3, **fields) -> SSDConfig:
+    return SSDConfig(num_classes=num_classes, **{"depth_multiplier": 0.25, "image_size": (128, 128), **fields})
+
+
 @pytest.fixture(scope="module")
 def task(keras):
     keras.utils.set_random_seed(0)
-    backbone = keras.applications.MobileNet(alpha=0.25, input_shape=(128, 128, 3), include_top=False,
-                                            weights=None)
-    return SSDTask(backbone, SSDConfig(num_classes=3), category_names={1: "cat", 2: "dog", 3: "bird"})
+    return SSDTask(small_ssd(), category_names={1: "cat", 2: "dog", 3: "bird"})
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +48,11 @@ def test_structure_follows_the_od_api(task):
     # extra layers: depth 512 * 0.25 = 128 (1x1 at half depth), 128 * 0.25 = 32; BoxPredictor per map
     assert {"Conv2d_13_pointwise_1_Conv2d_2_1x1_64", "Conv2d_13_pointwise_2_Conv2d_2_3x3_s2_128",
             "Conv2d_13_pointwise_1_Conv2d_5_1x1_16", "Conv2d_13_pointwise_2_Conv2d_5_3x3_s2_32",
-            "BoxPredictor_0.BoxEncodingPredictor", "BoxPredictor_5.ClassPredictor"} <= names
-    assert task.model.get_layer("BoxPredictor_0.ClassPredictor").filters == 3 * 4
-    assert task.model.get_layer("conv1") is task.backbone.get_layer("conv1")  # restoring the backbone is enough
+            "BoxPredictor_0_BoxEncodingPredictor", "BoxPredictor_5_ClassPredictor"} <= names
+    assert task.model.get_layer("BoxPredictor_0_ClassPredictor").filters == 3 * 4
+    assert task.model.get_layer("conv1") is task.backbone.get_layer("conv1")
+    # the graph that trains and the structure checkpoints are written from hold the same variables
+    assert {v.ref() for v in task.model.variables} == {v.ref() for v in task.checkpoint_model.variables}
 
 
 def test_forward_loss_and_gradients(task, batch, tf):
@@ -64,9 +68,10 @@ def test_forward_loss_and_gradients(task, batch, tf):
     backbone, head = task.backbone_variables(), task.head_variables()
     assert {v.ref() for v in backbone} | {v.ref() for v in head} == {v.ref() for v in task.model.trainable_variables}
     assert not {v.ref() for v in backbone} & {v.ref() for v in head}
-    grads = dict(zip([v.name for v in backbone + head], tape.gradient(losses["total"], backbone + head)))
-    for name in ("conv1/kernel:0", "conv_pw_11/kernel:0", "BoxPredictor_0.ClassPredictor/bias:0",
-                 "BoxPredictor_5.BoxEncodingPredictor/kernel:0", "Conv2d_13_pointwise_2_Conv2d_4_3x3_s2_64/kernel:0"):
+    grads = {"/".join(v.name.split("/")[-2:]): g  # layer/weight
+             for v, g in zip(backbone + head, tape.gradient(losses["total"], backbone + head))}
+    for name in ("conv1/kernel:0", "conv_pw_11/kernel:0", "BoxPredictor_0_ClassPredictor/bias:0",
+                 "BoxPredictor_5_BoxEncodingPredictor/kernel:0", "Conv2d_13_pointwise_2_Conv2d_4_3x3_s2_64/kernel:0"):
         assert grads[name] is not None and float(tf.reduce_sum(tf.abs(grads[name]))) > 0, name
 
 
@@ -103,16 +108,19 @@ def test_postprocess_by_hand(tf):
 
 
 def test_mobilenet_v2_backbone(keras):
-    backbone = keras.applications.MobileNetV2(alpha=0.35, input_shape=(128, 128, 3), include_top=False,
-                                              weights=None)
-    config = SSDConfig(num_classes=2, extra_layer_depths=(512, 256), anchors=AnchorConfig(num_layers=4),
+    config = SSDConfig(num_classes=2, kind="mobilenet_v2", depth_multiplier=0.35, image_size=(128, 128),
+                       extra_layer_depths=(512, 256), anchors=AnchorConfig(num_layers=4),
                        freeze_batchnorm=True, use_dropout=True, box_predictor_kernel_size=3)
-    task = SSDTask(backbone, config)
+    task = SSDTask(config)
     assert task.detector.kind == "mobilenet_v2"
     assert task.detector.feature_map_shapes == ((8, 8), (4, 4), (2, 2), (1, 1))
     assert "layer_19_2_Conv2d_3_3x3_s2_89" in {layer.name for layer in task.model.layers}  # int(256 * 0.35)
-    assert task.model.get_layer("BoxPredictor_3.Dropout").rate == pytest.approx(0.2)
-    assert task.model.get_layer("BoxPredictor_3.ClassPredictor").kernel_size == (3, 3)
+    assert task.model.get_layer("BoxPredictor_3_ClassPredictor_dropout").rate == pytest.approx(0.2)
+    assert task.model.get_layer("BoxPredictor_3_ClassPredictor").kernel_size == (3, 3)
+    # the OD API's MobileNetV2 depths below 1.0: Conv_1 scaled (1280 * 0.35 -> 448), min_depth 16 on projections
+    assert task.model.get_layer("Conv_1").filters == 448
+    assert task.model.get_layer("expanded_conv_project").filters == 16
+    assert task.model.get_layer("block_1_expand").filters == 96
     bn = task.model.get_layer("Conv_1_bn")  # freeze_batchnorm: moving statistics kept, gamma and beta train
     assert bn.gamma.ref() in {v.ref() for v in task.backbone_variables()}
     before = bn.moving_mean.numpy().copy()
@@ -120,11 +128,9 @@ def test_mobilenet_v2_backbone(keras):
     np.testing.assert_array_equal(bn.moving_mean.numpy(), before)
 
 
-def test_other_backbones_are_refused(keras):
-    inputs = keras.layers.Input((32, 32, 3))
-    tiny = keras.Model(inputs, keras.layers.Conv2D(4, 3)(inputs), name="tiny")
-    with pytest.raises(ValueError, match="expected a tf_keras MobileNet or MobileNetV2 backbone"):
-        SSDTask(tiny, SSDConfig(num_classes=1))
+def test_other_backbones_are_refused():
+    with pytest.raises(ValueError, match="backbone 'resnet50' is not supported"):
+        SSDConfig(num_classes=1, kind="resnet50")
 
 
 def test_draw_predictions(task, batch):
@@ -144,18 +150,17 @@ def test_detection_checkpoint_restores_the_feature_extractor_not_the_box_predict
     def ssd(num_classes: int, seed: int) -> SSDTask:
         keras.backend.reset_uids()
         keras.utils.set_random_seed(seed)
-        backbone = keras.applications.MobileNet(alpha=0.25, input_shape=(128, 128, 3), include_top=False,
-                                                weights=None)
-        return SSDTask(backbone, SSDConfig(num_classes=num_classes))
+        return SSDTask(small_ssd(num_classes))
 
     trained = ssd(90, seed=1)
-    tensorflow().train.Checkpoint(model=trained.model).write(str(tmp_path / "ssd"))
+    tensorflow().train.Checkpoint(model=trained.checkpoint_model).write(str(tmp_path / "ssd"))
     fresh = ssd(3, seed=2)
     report = restore(fresh, tmp_path / "ssd", "detection")
     saved = {v.name: v.numpy() for v in trained.model.variables}
     now = {v.name: v.numpy() for v in fresh.model.variables}
-    for name in ("conv1/kernel:0", "conv_pw_13_bn/moving_mean:0", "Conv2d_13_pointwise_2_Conv2d_4_3x3_s2_64/kernel:0"):
+    extra = "ssd_meta_arch/feature_extractor/feature_map_generator/Conv2d_13_pointwise_2_Conv2d_4_3x3_s2_64/kernel:0"
+    for name in ("conv1/kernel:0", "conv_pw_13_bn/moving_mean:0", extra):
         np.testing.assert_array_equal(now[name], saved[name], err_msg=name)
     initialised = report.grouped("initialised")
-    assert initialised and all(group.startswith("BoxPredictor_") for group in initialised), initialised
-    assert not any(name.startswith("BoxPredictor_") for name in report.grouped("restored"))
+    assert initialised and all(group.startswith("ssd_meta_arch/box_predictor/") for group in initialised), initialised
+    assert not any(name.startswith("ssd_meta_arch/box_predictor/") for name in report.grouped("restored"))

@@ -31,7 +31,7 @@ from ._monitor import EarlyStopping
 from ._optim import OptimizerConfig
 from ._options import TrainOptions
 from ._report import BestMetric, EvalRecord, Mismatch, RestoreReport, TrainReport
-from ._task import Task
+from ._task import Task, checkpointed
 
 _LAZY = {
     "train": "._loop",
@@ -51,7 +51,8 @@ _LAZY = {
 __all__ = [
     "BestMetric", "Callback", "EarlyStopping", "EngineConfigError", "EngineError", "EvalRecord", "Mismatch",
     "OptimizerConfig", "RestoreError", "RestoreReport", "Selection", "Stage", "StopTraining", "Task",
-    "TrainOptions", "TrainReport", "TrainingDivergedError", "select_trainable", "with_progress", *_LAZY,
+    "TrainOptions", "TrainReport", "TrainingDivergedError", "checkpointed", "select_trainable", "with_progress",
+    *_LAZY,
 ]
 
 

@@ -25,7 +25,7 @@ from ._step import make_eval_step, make_train_step
 from ._strategy import (
     choose_strategy, gpu_present, is_chief, model_precision, precision_policy, strategy_name, worker_index,
 )
-from ._task import check_task
+from ._task import check_task, checkpointed
 
 log = logging.getLogger("ckptkit.finetune")
 
@@ -61,7 +61,7 @@ class _Run:
             self.optimizer = build_optimizer(opts.optimizer, weight_decay=opts.weight_decay,
                                              mixed_precision=opts.mixed_precision)
             _inner(self.optimizer).build(self.candidates)  # every slot now: checkpoints keep one structure
-            self.state = TrainState(self.task.model, self.optimizer, checkpoint_dir, chief=self.chief,
+            self.state = TrainState(checkpointed(self.task), self.optimizer, checkpoint_dir, chief=self.chief,
                                     worker=worker_index(self.strategy), max_to_keep=opts.max_to_keep)
         schedule = opts.schedule if callable(opts.schedule) else Constant(opts.schedule)
         self.schedule = with_stages(schedule, opts.stages)

@@ -8,7 +8,9 @@ stores it), which covers a backbone wrapped inside a bigger task model.  The
 chosen variables are restored with ``tf.train.Checkpoint`` over a tree that
 holds only them, then re-read and compared bit for bit.
 
-* ``classification`` (alias ``backbone``): the task's backbone variables.
+* ``classification`` (alias ``backbone``): the task's backbone variables, found under the task's own
+  structure, or a backbone saved alone: ``model/...`` (``ckpt-migrate convert --target keras:...``) or
+  ``feature_extractor/...`` (the TF2 OD API's classification checkpoints).
 * ``detection``: the task's ``feature_extractor_variables()`` when it has them (SSD: backbone and extra
   feature layers, not the box predictors), else everything but its head.
 * ``full``: every model variable.
@@ -30,11 +32,13 @@ from reports import group_names
 from ._errors import RestoreError
 from ._freeze import variable_name
 from ._report import Mismatch, RestoreReport
+from ._task import checkpointed
 
 COUNTER_KEY = checkpoint_key([SAVE_COUNTER])  # Checkpoint.save's bookkeeping, not a weight: never "unused"
 
 CHECKPOINT_TYPES = {"classification": "backbone", "backbone": "backbone", "detection": "detection", "full": "full"}
 ROOT = "model"  # the converted checkpoint's root child: tf.train.Checkpoint(model=m)
+CLASSIFICATION_ROOT = "feature_extractor"  # the OD API's classification type: Checkpoint(feature_extractor=backbone)
 
 
 def restore(task, checkpoint, checkpoint_type: str = "classification", *, strict: bool = True) -> RestoreReport:
@@ -46,7 +50,7 @@ def restore(task, checkpoint, checkpoint_type: str = "classification", *, strict
     prefix, saved = _saved_variables(checkpoint)
     variables = list(task.model.variables)
     wanted = _in_scope(task, variables, scope_kind)
-    plan, by_name, missing, mismatched = _plan(variables, wanted, saved, _object_keys(task.model))
+    plan, by_name, missing, mismatched = _plan(variables, wanted, saved, _object_keys(task, scope_kind))
     if strict and (missing or mismatched):
         raise RestoreError(_misfit_message(prefix, checkpoint_type, missing, mismatched, saved),
                            _report(prefix, checkpoint_type, variables, plan, by_name, missing, mismatched, saved, 0))
@@ -75,12 +79,26 @@ def _saved_variables(checkpoint) -> tuple[Path, dict[str, tuple[str, tuple, str]
         raise RestoreError(f"fine-tune checkpoint: {e}") from e
 
 
-def _object_keys(model) -> dict[int, str]:
-    """id(variable) -> its checkpoint key under tf.train.Checkpoint(model=model), as TensorFlow assigns it."""
+def _object_keys(task, kind: str) -> dict[int, list[str]]:
+    """id(variable) -> the checkpoint keys it may be saved under, most specific first: under the task's
+    checkpointed structure, and for a backbone restore under a checkpoint of the backbone alone."""
+    roots = [(ROOT, checkpointed(task))]
+    backbone = getattr(task, "backbone", None)
+    if kind == "backbone" and backbone is not None:
+        roots += [(ROOT, backbone), (CLASSIFICATION_ROOT, backbone)]
+    keys: dict[int, list[str]] = {}
+    for name, obj in roots:
+        for i, key in _keys_under(name, obj).items():
+            keys.setdefault(i, []).append(key)
+    return keys
+
+
+def _keys_under(name: str, obj) -> dict[int, str]:
+    """id(variable) -> its checkpoint key under tf.train.Checkpoint(name=obj), as TensorFlow assigns it."""
     from migrate.tf import tensorflow  # noqa: PLC0415
 
     tf = tensorflow()
-    root = tf.train.Checkpoint(**{ROOT: model})
+    root = tf.train.Checkpoint(**{name: obj})
     view = tf.train.TrackableView(root)
     paths, keys, queue = {id(root): []}, {}, deque([root])
     while queue:
@@ -130,7 +148,7 @@ def _with_companions(ids: set[int], companions: dict[int, set[int]]) -> set[int]
     return out
 
 
-def _plan(variables, wanted: set[int], saved: dict, object_keys: dict[int, str]):
+def _plan(variables, wanted: set[int], saved: dict, object_keys: dict[int, list[str]]):
     """({id(variable): (variable, key to restore)}, names found by name, missing names, mismatches)."""
     by_saved_name: dict[str, list[str]] = {}
     for key, (full_name, _, _) in saved.items():
@@ -139,8 +157,9 @@ def _plan(variables, wanted: set[int], saved: dict, object_keys: dict[int, str])
     for variable in variables:
         if id(variable) not in wanted:
             continue
-        name, key = variable_name(variable), object_keys.get(id(variable))
-        if key not in saved:
+        name = variable_name(variable)
+        key = next((k for k in object_keys.get(id(variable), ()) if k in saved), None)
+        if key is None:
             candidates = by_saved_name.get(name, [])
             key = candidates[0] if len(candidates) == 1 else None
             if key is None:

@@ -6,7 +6,10 @@ Optional extras the engine uses when present:
   boxes drawn on, ``[N, H, W, 3]`` in [0, 1] or uint8, written to TensorBoard
   at every evaluation;
 * ``images_key``: the batch key holding the images (default ``"images"``,
-  then ``"image"``).
+  then ``"image"``);
+* ``checkpoint_model``: the object checkpoints hold under ``model`` when it
+  is not ``model`` itself (the SSD trains a functional graph but is saved in
+  the TF2 OD API's structure over the same variables).
 """
 from __future__ import annotations
 
@@ -61,3 +64,9 @@ def images_of(task, batch: dict):
             return batch[key]
     raise EngineConfigError(f"a batch has no images: expected one of the keys {', '.join(keys)}, "
                             f"found {', '.join(sorted(batch)) or 'none'}; set the task's images_key")
+
+
+def checkpointed(task):
+    """What the task's checkpoints hold under ``model``: ``task.checkpoint_model``, else ``task.model``."""
+    found = getattr(task, "checkpoint_model", None)
+    return task.model if found is None else found

@@ -45,12 +45,22 @@ class SSDSpec:
     use_dropout: bool = False
     dropout_keep_probability: float = 0.8
     anchors_per_location: tuple[int, ...] = ANCHORS_PER_LOCATION
-    image_size: int = 300
+    image_size: int | tuple[int, int] = 300  # square side, or (height, width)
     batch_norm_epsilon: float = 0.001
+    layer_depths: tuple[int, ...] = LAYER_DEPTHS  # feature_map_layout's generated maps
+    # Initial values and BatchNorm momentum only (they shape no variable): what training starts from.
+    initializer_stddev: float | None = None  # truncated normal of the extra layers and heads; None: Keras' default
+    class_prediction_bias_init: float = 0.0
+    batch_norm_decay: float = 0.99
 
     def depth(self, layer_depth: float) -> int:
         """The OD API's ``depth_fn``: a nominal depth times the multiplier, at least ``min_depth``."""
         return max(int(layer_depth * self.depth_multiplier), self.min_depth)
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        size = self.image_size
+        return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
 
 def odapi_ssd(feature_extractor: str = "ssd_mobilenet_v2_keras", num_classes: int = 90, input_shape=None,
@@ -58,12 +68,14 @@ def odapi_ssd(feature_extractor: str = "ssd_mobilenet_v2_keras", num_classes: in
     """Build the SSD (a target builder: ``module:migrate.models:odapi_ssd``); ``include_top`` has no meaning
     for a detector and is ignored."""
     size = fields.pop("image_size", 300)
-    size = input_shape[0] if input_shape else size
-    if "anchors_per_location" in fields:
-        fields["anchors_per_location"] = tuple(fields["anchors_per_location"])
+    size = tuple(input_shape[:2]) if input_shape else size
+    size = tuple(size) if isinstance(size, list) else size
+    for name in ("anchors_per_location", "layer_depths"):
+        if isinstance(fields.get(name), list):
+            fields[name] = tuple(fields[name])
     spec = SSDSpec(feature_extractor, num_classes, image_size=size, **fields)
     model = build(spec)
-    model(tf_keras().Input((spec.image_size, spec.image_size, 3)))  # creates every variable
+    model(tf_keras().Input((*spec.image_shape, 3)))  # creates every variable
     return model
 
 
@@ -72,35 +84,35 @@ def build(spec: SSDSpec):
     if spec.feature_extractor not in EXTRACTORS:
         raise ValueError(f"OD API SSD: feature_extractor {spec.feature_extractor!r} is not supported; "
                          f"supported: {', '.join(EXTRACTORS)}")
-    if len(spec.anchors_per_location) != 2 + len(LAYER_DEPTHS):
-        raise ValueError(f"OD API SSD: expected {2 + len(LAYER_DEPTHS)} anchors-per-location counts, "
-                         f"got {spec.anchors_per_location}")
+    if len(spec.anchors_per_location) != 2 + len(spec.layer_depths):
+        raise ValueError(f"OD API SSD: expected {2 + len(spec.layer_depths)} anchors-per-location counts (two "
+                         f"backbone maps and {len(spec.layer_depths)} generated ones), got {spec.anchors_per_location}")
     return _classes()["SSDMetaArch"](spec)
 
 
 def _backbone(spec: SSDSpec):
     """The classification backbone: tf_keras' MobileNet in build order, up to the two base feature maps."""
     keras = tf_keras()
-    shape = (spec.image_size, spec.image_size, 3)
+    shape = (*spec.image_shape, 3)
     taps, _ = EXTRACTORS[spec.feature_extractor]
     if spec.feature_extractor == "ssd_mobilenet_v1_keras":
         full = keras.applications.MobileNet(input_shape=shape, alpha=spec.depth_multiplier, include_top=False,
                                             weights=None)
+        full = _same_padding(full)
     else:
-        if spec.depth_multiplier != 1.0:  # the OD API scales Conv_1 (1280) by alpha below 1; Keras keeps 1280
-            raise ValueError("OD API SSD: ssd_mobilenet_v2_keras is built at depth_multiplier 1.0 only, "
-                             f"got {spec.depth_multiplier}")
-        full = keras.applications.MobileNetV2(input_shape=shape, alpha=1.0, include_top=False, weights=None)
-    full = _same_padding(full)
+        full = keras.applications.MobileNetV2(input_shape=shape, alpha=spec.depth_multiplier, include_top=False,
+                                              weights=None)
+        full = _same_padding(full, _v2_filters(spec))
     outputs = [full.get_layer(name).output for name in taps]
     return keras.Model(full.input, outputs, name="classification_backbone")
 
 
-def _same_padding(model):
+def _same_padding(model, filters=None):
     """``model`` with SAME padding throughout, as the OD API builds its backbones (``use_explicit_padding:
     false``): Keras pads stride-2 convolutions itself (``ZeroPadding2D`` then VALID), which differs from
     SAME wherever the padded size is odd (MobileNet v1 at 300x300).  Layer order and names are kept, so
-    the checkpoint keys (``layer_with_weights-N``) are too."""
+    the checkpoint keys (``layer_with_weights-N``) are too.  ``filters(name, filters)`` may change a
+    convolution's output depth (layers are cloned in build order)."""
     keras = tf_keras()
 
     def clone(layer):
@@ -109,9 +121,39 @@ def _same_padding(model):
             return keras.layers.Activation("linear", name=config["name"])
         if config.get("padding") == "valid" and isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)):
             config["padding"] = "same"
+        if filters is not None and type(layer) is keras.layers.Conv2D:
+            config["filters"] = filters(config["name"], config["filters"])
         return type(layer).from_config(config)
 
     return keras.models.clone_model(model, clone_function=clone)
+
+
+def _v2_filters(spec: SSDSpec):
+    """MobileNetV2's depths as the OD API's layer overrides set them, where Keras' own differ: ``Conv_1`` is
+    1280, scaled by the multiplier only below 1 (Keras scales it only above 1), every convolution but the
+    expansions has at least ``min_depth`` filters, and an expansion is 6 times its actual input depth."""
+    alpha, current = spec.depth_multiplier, {}
+
+    def filters(name: str, keras_filters: int) -> int:
+        if name == "Conv_1":
+            depth = 1280 if alpha >= 1.0 else _make_divisible(1280 * alpha)
+        elif name.endswith("_expand"):
+            depth = 6 * current["depth"]
+        else:
+            depth = keras_filters
+        if not name.endswith("_expand"):
+            depth = max(depth, spec.min_depth)
+        if name == "Conv1" or name.endswith("_project"):
+            current["depth"] = depth
+        return depth
+
+    return filters
+
+
+def _make_divisible(value: float, divisor: int = 8) -> int:
+    """MobileNet's rounding of a scaled depth to a multiple of ``divisor``, never below 90% of ``value``."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
 
 
 def _extra_layers(spec: SSDSpec, index: int, layer_depth: int, name: str) -> list:
@@ -121,32 +163,46 @@ def _extra_layers(spec: SSDSpec, index: int, layer_depth: int, name: str) -> lis
     half, full = spec.depth(layer_depth / 2), spec.depth(layer_depth)
     first = f"{name}_1_Conv2d_{index}_1x1_{half}"
     second = f"{name}_2_Conv2d_{index}_3x3_s2_{full}"
-    stack = [layers.Conv2D(half, 1, padding="same", use_bias=False, name=first), _batch_norm(spec, first),
+    stack = [layers.Conv2D(half, 1, padding="same", use_bias=False, name=first, **_initializers(spec)),
+             _batch_norm(spec, first),
              layers.ReLU(6.0, name=f"{first}_relu6")]
     if spec.use_depthwise:
-        stack += [layers.DepthwiseConv2D(3, strides=2, padding="same", use_bias=False, name=f"{second}_depthwise"),
+        stack += [layers.DepthwiseConv2D(3, strides=2, padding="same", use_bias=False, name=f"{second}_depthwise",
+                                         **_initializers(spec, "depthwise_initializer")),
                   _batch_norm(spec, f"{second}_depthwise"), layers.ReLU(6.0, name=f"{second}_depthwise_relu6"),
-                  layers.Conv2D(full, 1, padding="same", use_bias=False, name=second)]
+                  layers.Conv2D(full, 1, padding="same", use_bias=False, name=second, **_initializers(spec))]
     else:
-        stack.append(layers.Conv2D(full, 3, strides=2, padding="same", use_bias=False, name=second))
+        stack.append(layers.Conv2D(full, 3, strides=2, padding="same", use_bias=False, name=second,
+                                   **_initializers(spec)))
     return stack + [_batch_norm(spec, second), layers.ReLU(6.0, name=f"{second}_relu6")]
 
 
 def _batch_norm(spec: SSDSpec, name: str):
-    return tf_keras().layers.BatchNormalization(epsilon=spec.batch_norm_epsilon, name=f"{name}_BatchNorm")
+    return tf_keras().layers.BatchNormalization(momentum=spec.batch_norm_decay, epsilon=spec.batch_norm_epsilon,
+                                                name=f"{name}_BatchNorm")
 
 
-def _head_layers(spec: SSDSpec, outputs: int, name: str, dropout: bool) -> list:
+def _initializers(spec: SSDSpec, argument: str = "kernel_initializer") -> dict:
+    """A new initializer for one layer (an unseeded Keras initializer repeats its values when reused)."""
+    if spec.initializer_stddev is None:
+        return {}
+    return {argument: tf_keras().initializers.TruncatedNormal(stddev=spec.initializer_stddev)}
+
+
+def _head_layers(spec: SSDSpec, outputs: int, name: str, dropout: bool, bias_init: float = 0.0) -> list:
     """A prediction head's layers: a ``kernel_size`` conv, or (SSDLite) depthwise + BN + ReLU6 + 1x1 conv."""
-    layers = tf_keras().layers
+    keras = tf_keras()
+    layers = keras.layers
     stack = [layers.Dropout(1.0 - spec.dropout_keep_probability, name=f"{name}_dropout")] if dropout else []
     k = spec.box_predictor_kernel_size
+    last = dict(_initializers(spec), bias_initializer=keras.initializers.Constant(bias_init))
     if spec.box_predictor_depthwise:
-        stack += [layers.DepthwiseConv2D(k, padding="same", use_bias=False, name=f"{name}_depthwise"),
+        stack += [layers.DepthwiseConv2D(k, padding="same", use_bias=False, name=f"{name}_depthwise",
+                                         **_initializers(spec, "depthwise_initializer")),
                   _batch_norm(spec, f"{name}_depthwise"), layers.ReLU(6.0, name=f"{name}_depthwise_relu6"),
-                  layers.Conv2D(outputs, 1, padding="same", name=name)]
+                  layers.Conv2D(outputs, 1, padding="same", name=name, **last)]
     else:
-        stack.append(layers.Conv2D(outputs, k, padding="same", name=name))
+        stack.append(layers.Conv2D(outputs, k, padding="same", name=name, **last))
     return stack
 
 
@@ -173,7 +229,7 @@ def _classes() -> dict:
         def __init__(self, spec: SSDSpec, base_name: str):
             super().__init__(name="feature_map_generator")
             self.convolutions = [[], []] + [_extra_layers(spec, i, depth, base_name)
-                                            for i, depth in enumerate(LAYER_DEPTHS, start=2)]
+                                            for i, depth in enumerate(spec.layer_depths, start=2)]
 
         def call(self, base_maps, training=None):
             maps, net = list(base_maps), base_maps[-1]
@@ -202,11 +258,15 @@ def _classes() -> dict:
         def __init__(self, stack: list, attribute: str, per_anchor: int, name: str):
             super().__init__(name=name)
             setattr(self, attribute, stack)
-            self._attribute, self._per_anchor = attribute, per_anchor
+            self._attribute, self.per_anchor = attribute, per_anchor
+
+        @property
+        def stack(self) -> list:
+            return getattr(self, self._attribute)
 
         def call(self, feature_map, training=None):
-            net = _run(getattr(self, self._attribute), feature_map, training)
-            return ops.reshape(net, [ops.shape(net)[0], -1, self._per_anchor])
+            net = _run(self.stack, feature_map, training)
+            return ops.reshape(net, [ops.shape(net)[0], -1, self.per_anchor])
 
     class BoxPredictor(keras.Model):
         """``ConvolutionalBoxPredictor`` (no layers before the predictors): one box and one class head a map."""
@@ -220,7 +280,8 @@ def _classes() -> dict:
                          "_box_encoder_layers", 4, f"BoxPredictor_{i}_box_encodings")
                     for i, a in enumerate(spec.anchors_per_location)],
                 "class_predictions_with_background": [
-                    Head(_head_layers(spec, a * slots, f"BoxPredictor_{i}_ClassPredictor", spec.use_dropout),
+                    Head(_head_layers(spec, a * slots, f"BoxPredictor_{i}_ClassPredictor", spec.use_dropout,
+                                      spec.class_prediction_bias_init),
                          "_class_predictor_layers", slots, f"BoxPredictor_{i}_class_predictions")
                     for i, a in enumerate(spec.anchors_per_location)],
             }
@@ -256,3 +317,25 @@ def _classes() -> dict:
 
     _CLASSES.update(SSDMetaArch=SSDMetaArch, FeatureExtractor=FeatureExtractor, BoxPredictor=BoxPredictor)
     return _CLASSES
+
+
+def functional(model):
+    """``model`` (an :func:`odapi_ssd` detector) as a flat functional tf_keras model over the same layers and
+    variables, for what needs a functional graph (tfmot, the TFLite converter, Keras' layer lookup), and the
+    (height, width) of each feature map.  Outputs ``box_encodings`` and ``class_predictions_with_background``;
+    ``model`` stays the object a checkpoint is written from."""
+    keras = tf_keras()
+    extractor = model._feature_extractor  # noqa: SLF001 - the OD API's attribute names are the layout
+    backbone = extractor.classification_backbone
+    generator = getattr(extractor, extractor._generator_attribute)  # noqa: SLF001
+    maps, net = list(backbone.outputs), backbone.outputs[-1]
+    for stack in generator.convolutions[2:]:
+        net = _run(stack, net)
+        maps.append(net)
+    outputs = {}
+    for kind, heads in model._box_predictor._prediction_heads.items():  # noqa: SLF001
+        parts = [keras.layers.Reshape((-1, head.per_anchor), name=f"{head.name}_reshape")(_run(head.stack, m))
+                 for head, m in zip(heads, maps)]
+        outputs[kind] = keras.layers.Concatenate(axis=1, name=kind)(parts)
+    graph = keras.Model(backbone.input, outputs, name=f"{model.name}_graph")
+    return graph, tuple((int(m.shape[1]), int(m.shape[2])) for m in maps)

@@ -14,20 +14,23 @@ from ._postprocess import postprocess
 
 
 class SSDTask:
-    """SSD on a converted MobileNet / MobileNetV2 backbone.
+    """SSD MobileNet v1/v2 (and SSDLite) in the TF2 OD API's layout (see :mod:`._model`).
 
-    Restore the converted checkpoint into ``backbone`` before or after building
-    (the SSD model shares its layers).  Batches are the data layer's detection
-    batches: ``image`` [B, H, W, 3] in [-1, 1], ``boxes`` [B, N, 4] normalised,
-    ``classes`` [B, N] 1-based (0 = padding), ``num_boxes`` [B].
+    ``model`` is the functional graph that trains; ``checkpoint_model`` the
+    OD API structure over the same variables, which the engine writes and
+    restores (``model/_feature_extractor/...``, ``model/_box_predictor/...``).
+    Batches are the data layer's detection batches: ``image`` [B, H, W, 3] in
+    [-1, 1], ``boxes`` [B, N, 4] normalised, ``classes`` [B, N] 1-based (0 =
+    padding), ``num_boxes`` [B].
     """
 
-    def __init__(self, backbone, config: SSDConfig, category_names: dict[int, str] | None = None):
+    def __init__(self, config: SSDConfig, category_names: dict[int, str] | None = None):
         self.config = config
         self.category_names = dict(category_names or {})
-        self.backbone = backbone
-        self.detector = build_ssd(backbone, config)
+        self.detector = build_ssd(config)
         self.model = self.detector.model
+        self.checkpoint_model = self.detector.trackable
+        self.backbone = self.detector.backbone
         self.anchors = self.detector.anchors
         self._anchors = tensorflow().constant(self.anchors)
 
@@ -95,12 +98,12 @@ class SSDTask:
         return metrics
 
     def backbone_variables(self) -> list:
-        return split_variables(self.model, self.detector.features)[0]
+        return split_variables(self.model, self.backbone)[0]
 
     def head_variables(self) -> list:
-        return split_variables(self.model, self.detector.features)[1]
+        return split_variables(self.model, self.backbone)[1]
 
     def feature_extractor_variables(self) -> list:
         """What a ``detection`` checkpoint restores, as the OD API's SSD does: the backbone and the extra
         feature layers, not the box predictors (their shapes follow num_classes and the anchors)."""
-        return [v for v in self.model.trainable_variables if not v.name.startswith("BoxPredictor_")]
+        return list(self.detector.feature_extractor.trainable_variables)
