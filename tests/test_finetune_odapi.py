@@ -108,3 +108,75 @@ def test_a_tf2_zoo_tarball_layout_fine_tunes_as_detection(from_tf1, data, tmp_pa
     assert not restore["converted"] and restore["source_format"] == "tf2-object"
     assert restore["checkpoint_type"] == "detection"
     assert _restored_groups(report) == _restored_groups(from_tf1[1])  # the same variables as from the TF1 source
+
+
+def _ssdlite_config(shapes: Path, out: Path) -> Path:
+    """The fixture's pipeline.config as ssdlite_mobilenet_v2_coco says it: SSD MobileNet v2 at depth 1.0 with
+    depthwise extra layers (feature_extractor.use_depthwise) and depthwise 3x3 box predictor heads."""
+    text = (shapes / "pipeline.config").read_text()
+    for old, new in (('type: "ssd_mobilenet_v1"', 'type: "ssd_mobilenet_v2"'),
+                     ("depth_multiplier: 0.5", "depth_multiplier: 1.0\n      use_depthwise: true"),
+                     ("kernel_size: 1", "kernel_size: 3\n        use_depthwise: true")):
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    text = re.sub(r'(label_map_path|input_path): "([^"]+)"', lambda m: f'{m[1]}: "{shapes / m[2]}"', text)
+    out.write_text(text)
+    return out
+
+
+SSDLITE = dict(feature_extractor="ssd_mobilenet_v2_keras", depth_multiplier=1.0, use_depthwise=True,
+               box_predictor_kernel_size=3, box_predictor_depthwise=True, num_classes=3)
+
+
+def _tf1_ssdlite(out: Path) -> Path:
+    """A TF1 SSDLite MobileNet v2 checkpoint with ssdlite_mobilenet_v2_coco_2018_05_09's names (3 classes),
+    saved by TensorFlow's own TF1 saver from the reference graph."""
+    import tensorflow as tf
+
+    from migrate.tf1_nets.ssd import ssd_mobilenet
+
+    out.mkdir()
+    v1 = tf.compat.v1
+    with tf.Graph().as_default():
+        ssd_mobilenet(v1.placeholder(tf.float32, [1, 128, 128, 3]), anchors_per_location=[3, 6, 6, 6, 6, 6],
+                      **SSDLITE)
+        with v1.Session() as sess:
+            sess.run(v1.global_variables_initializer())
+            v1.train.Saver().save(sess, str(out / "model.ckpt"))
+    return out
+
+
+@pytest.fixture(scope="module")
+def ssdlite(data, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ssdlite")
+    config = _ssdlite_config(data["detection_shapes"], tmp / "ssdlite.config")
+    return config, tmp / "run", _train(config, _tf1_ssdlite(tmp / "ssdlite"), tmp / "run")
+
+
+def test_an_ssdlite_config_fine_tunes_from_a_converted_tf1_ssdlite(ssdlite):
+    _, _, report = ssdlite
+    restore = report["restore"]
+    assert restore["converted"] and restore["checkpoint_type"] == "detection"
+    model = odapi_ssd(**SSDLITE, image_size=128)
+    heads = model._box_predictor.variables
+    assert len(heads) == 6 * 2 * 7  # per map and head: depthwise kernel, its BatchNorm (4), 1x1 kernel and bias
+    # everything but the SSDLite heads came from the TF1 checkpoint, the depthwise extra layers included
+    assert (restore["restored"], restore["initialised"]) == (len(model.variables) - len(heads), len(heads))
+    _, initialised = _restored_groups(report)
+    assert all(name.startswith("ssd_meta_arch/box_predictor/") for name in initialised)
+    assert "_depthwise/depthwise_kernel" in initialised[0]
+    assert 0.0 <= report["test_metrics"]["mAP@0.5"] <= 1.0
+
+
+def test_the_fine_tuned_ssdlite_exports_to_tflite_with_tensorflows_detections(ssdlite, data, tf):
+    from quantize._source import load_run
+    from quantize.detection import export_detection_tflite, open_detection_tflite, tflite_detections
+    from test_quantize_detection import assert_same_detections, fast_nms_reference
+
+    config, run, _ = ssdlite
+    source = load_run(run, task="detection", config_path=config)
+    images = np.random.default_rng(0).uniform(-1, 1, (2, 128, 128, 3)).astype(np.float32)
+    path = export_detection_tflite(source.finetune_task, run.parent / "ssdlite.tflite", "float32")
+    found = tflite_detections(open_detection_tflite(path), images)
+    assert (found["num_detections"] > 0).all()
+    assert_same_detections(found, fast_nms_reference(source.finetune_task, images, tf))
