@@ -16,22 +16,23 @@ from finetune.config._resolve import OVERRIDES
 from finetune.data import load_label_map
 
 from ._settings import EXTRACTORS
-from ._validate import refuse_unusable
+from ._validate import apply_substitutions, refuse_unusable
 
 # pipeline.config override keywords (see finetune.config.overrides)
 OVERRIDE_KEYS = tuple(OVERRIDES)
 
 
 def configure(config_path=None, *, task: str = "detection", training: bool = True, strict: bool = False,
-              from_scratch: bool = False, check: bool = True,
+              from_scratch: bool = False, check: bool = True, substitute=(),
               feature_extractor: str | None = None, depth_multiplier: float | None = None,
               grad_clip_norm: float | None = None, eval_batch_size: int | None = None, **flags) -> PipelineConfig:
     """Read (or, without ``config_path``, default) the config and apply every flag that is not None.
 
     ``training=False`` (evaluation) needs no training data and no step count.
     ``check`` refuses, in one error, a config whose model ckptkit cannot build,
-    paths still holding the zoo's placeholder and a missing step count
-    (``check=False``: the dry run, which reports them instead).
+    paths still holding the zoo's placeholder, settings ckptkit would replace
+    (error findings) that ``substitute`` does not name, and a missing step
+    count (``check=False``: the dry run, which reports them instead).
     """
     if config_path is not None:
         config = load_pipeline_config(config_path, strict=strict)
@@ -46,6 +47,7 @@ def configure(config_path=None, *, task: str = "detection", training: bool = Tru
         config = _without_checkpoint(config)
     if config.model is not None:
         config = _extras(config, feature_extractor, depth_multiplier, grad_clip_norm, eval_batch_size)
+    config = apply_substitutions(config, tuple(substitute))
     if check:
         refuse_unusable(config, task, training)
     return config

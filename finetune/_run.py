@@ -22,6 +22,7 @@ from reports import (
 from . import _checkpoint, _inputs, _model, _settings
 from ._configure import configure
 from ._errors import FinetuneError
+from ._validate import substituted
 from .engine import with_progress
 
 REPORT = "finetune-report"
@@ -141,7 +142,8 @@ def _train(run: RunOptions, config: PipelineConfig, task, strategy, inputs, prep
         update_trainable_variables=tuple(tc.update_trainable_variables), freeze_variables=freeze,
         tensorboard_dir=str(model_dir / "tensorboard") if run.tensorboard else None, log_every=run.log_every,
         checkpoint_every=run.checkpoint_every, fine_tune_checkpoint=prepared.path if prepared else None,
-        fine_tune_checkpoint_type=prepared.restore_type if prepared else "classification")
+        fine_tune_checkpoint_type=prepared.restore_type if prepared else "classification",
+        text_summaries=_substitution_text(config))
     features = task if run.mode == "features" else None
     eval_fn = (lambda: _inputs.eval_dataset(inputs.eval, run.task, inputs.eval_batches)) if has_eval else None
     started = time.perf_counter()
@@ -180,7 +182,29 @@ def _report(config, run, model_dir, backbone, inputs, prepared, report, test_nam
         stopped_early=report.stopped_early, stop_reason=getattr(report, "stop_reason", None),
         test_split=test_name, test_metrics=defined_metrics(test_metrics),
         records=_records(inputs), findings=_notes(config), warnings=tuple(warnings) + tuple(report.warnings),
-        checkpoint=report.checkpoint)
+        checkpoint=report.checkpoint, substitutions=substituted(config))
+
+
+def _substitution_text(config: PipelineConfig) -> tuple[tuple[str, str], ...]:
+    """The settings this run replaces on request, for TensorBoard's text dashboard (none: no summary)."""
+    names = substituted(config)
+    lines = [f"* `{f.path}` ({f.file}:{f.line}:{f.col}): {f.message}" for f in config.findings if f.path in names]
+    return (("config/substitutions", "\n".join(lines)),) if lines else ()
+
+
+def recorded_substitutions(model_dir, settings: dict) -> dict:
+    """``settings`` with the ``--substitute`` names the run in ``model_dir`` was trained with, unless given:
+    evaluating or exporting a run rebuilds the model it trained."""
+    if settings.get("substitute"):
+        return settings
+    from reports import load_report  # noqa: PLC0415
+
+    try:
+        earlier = load_report(Path(model_dir) / f"{REPORT}.json")
+    except (OSError, ValueError):
+        return settings
+    names = tuple(getattr(earlier, "substitutions", ()))
+    return {**settings, "substitute": names} if names else settings
 
 
 def _num_classes(config, task: str, inputs) -> int:
@@ -240,7 +264,8 @@ def evaluate(config_path=None, *, model_dir, task: str = "detection", mode: str 
     started = time.perf_counter()
     run = RunOptions(task, mode if mode != "domain_adversarial" else "finetune", skip_bad_records, seed,
                      test_input_path, None)
-    config = configure(config_path, task=task, strict=strict, training=False, **settings)
+    config = configure(config_path, task=task, strict=strict, training=False,
+                       **recorded_substitutions(model_dir, settings))
     warnings: list[str] = []
     backbone = _settings.backbone_of(config)
     ssd = _settings.ssd_config(config, warnings) if task == "detection" else None
@@ -266,7 +291,7 @@ def evaluate(config_path=None, *, model_dir, task: str = "detection", mode: str 
         num_classes=_num_classes(config, task, inputs), start_step=step, steps=step,
         seconds=round(time.perf_counter() - started, 2), metrics_history=history, test_split=test_name,
         test_metrics=defined_metrics(test_metrics), records=_records(inputs), findings=_notes(config),
-        warnings=tuple(warnings), checkpoint=path)
+        warnings=tuple(warnings), checkpoint=path, substitutions=substituted(config))
     write_report(result, Path(model_dir) / EVAL_REPORT)
     return result
 

@@ -34,6 +34,7 @@ def load_trained(model_dir: str | os.PathLike, *, task: str, config_path=None, t
     config builds raises :class:`~finetune.FinetuneError`.
     """
     # from_scratch: the run's own checkpoint is restored, so a placeholder fine_tune_checkpoint must not refuse it
+    settings = _run.recorded_substitutions(model_dir, settings)
     config = configure(config_path, task=task, **{**settings, "from_scratch": True})
     warnings: list[str] = []
     backbone = _settings.backbone_of(config)

@@ -2,13 +2,21 @@
 
 One pass, every problem, in the order a user fixes them: model support first
 (nothing else matters for a model ckptkit cannot build), then paths still
-holding the zoo's placeholder, then paths that lead nowhere, then the label
-map against ``num_classes``.  ``train`` refuses on the first two groups with
-one error naming each problem (:func:`refuse_unusable`); ``validate`` checks
-the files as well and reports the reader's findings too.  No TensorFlow.
+holding the zoo's placeholder, then settings ckptkit would have to replace,
+then paths that lead nowhere, then the label map against ``num_classes``.
+``train`` refuses on the first three groups with one line per problem
+(:func:`refuse_unusable`); ``validate`` checks the files as well and reports
+the reader's other findings too.  No TensorFlow.
+
+A config is never silently reinterpreted: every reader finding of severity
+``error`` (a setting ckptkit cannot honour, a misspelled field) refuses the
+run unless the user names it with ``--substitute PATH`` (the setting or a
+parent of it), which turns it into a ``substituted`` warning: kept in the
+run's findings, its report and its TensorBoard text.
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from finetune.config import ConfigError, Finding, PipelineConfig, flag_hint
@@ -18,6 +26,8 @@ from ._settings import unbuildable
 
 SUPPORT, PLACEHOLDER, MISSING, LABEL_MAP, NOT_SET = "unsupported_model", "placeholder", "missing_path", \
     "label_map", "not_set"
+SUBSTITUTABLE = ("unknown_field", "unsupported")  # reader error findings --substitute may accept
+SUBSTITUTED, SUBSTITUTE = "substituted", "substitute"  # an accepted one; a --substitute that names nothing
 _TRAIN_ONLY = ("train_config.fine_tune_checkpoint", "train_input_reader.tf_record_input_reader.input_path")
 
 
@@ -52,9 +62,61 @@ def placeholder_errors(config: PipelineConfig, training: bool = True) -> list[Fi
     return out
 
 
+def _names(pattern: str, path: str) -> bool:
+    return path == pattern or path.startswith((f"{pattern}.", f"{pattern}["))
+
+
+def apply_substitutions(config: PipelineConfig, substitute=()) -> PipelineConfig:
+    """``config`` with each error finding that a ``--substitute`` pattern names turned into a ``substituted``
+    warning; a pattern that names none becomes an error finding itself (a typo must not pass silently)."""
+    if not substitute:
+        return config
+    findings, used = [], set()
+    for f in config.findings:
+        named = [p for p in substitute if _names(p, f.path)]
+        if named and f.severity == "error" and f.code in SUBSTITUTABLE:
+            used.update(named)
+            f = dataclasses.replace(f, severity="warning", code=SUBSTITUTED, message=(
+                f"{f.message}; substituted on request (--substitute {named[0]}): ckptkit trains without this "
+                "setting, with its own default in its place"))
+        findings.append(f)
+    refusable = sorted({f.path for f in findings if f.severity == "error" and f.code in SUBSTITUTABLE})
+    for pattern in dict.fromkeys(substitute):
+        if pattern not in used:
+            known = f"its settings that need one: {', '.join(refusable[:6])}" if refusable else "it needs none"
+            findings.append(Finding("error", SUBSTITUTE, pattern, f"--substitute {pattern} names no setting this "
+                                    f"config needs substituted ({known}); name one of those or drop the flag",
+                                    "the flags"))
+    return dataclasses.replace(config, findings=tuple(findings))
+
+
+def substituted(config: PipelineConfig) -> tuple[str, ...]:
+    """The settings of ``config`` that the run replaces on request (``--substitute``)."""
+    return tuple(f.path for f in config.findings if f.code == SUBSTITUTED)
+
+
+def substitution_errors(config: PipelineConfig) -> list[Finding]:
+    """The reader's error findings not accepted with ``--substitute``, with what to do about each; a model
+    ckptkit does not build at all is one support finding, so its settings are not listed again."""
+    out = []
+    for f in config.findings:
+        if f.severity != "error" or f.code not in (*SUBSTITUTABLE, SUBSTITUTE):
+            continue
+        if config.model is None and f.path.startswith("model."):
+            continue
+        if f.code != SUBSTITUTE:
+            f = dataclasses.replace(f, message=f"{f.message}; fix or remove it, or pass --substitute {f.path} to "
+                                    "train with ckptkit's default in its place (recorded in the run's report)")
+        out.append(f)
+    return out
+
+
 def blocking_findings(config: PipelineConfig, task: str = "detection", training: bool = True) -> list[Finding]:
-    """What makes a run impossible before any file is opened: support, placeholders, a missing step count."""
+    """What makes a run impossible before any file is opened: support, placeholders, settings ckptkit would
+    replace (unless ``--substitute`` names them), a missing step count."""
     out = support_findings(config, task) + placeholder_errors(config, training)
+    covered = {f.path for f in out}
+    out += [f for f in substitution_errors(config) if f.path not in covered]
     if training and config.train_config.num_steps < 1:
         out.append(_finding(config, NOT_SET, "train_config.num_steps", "num_steps is not set (0 means 'until "
                             "stopped', which ckptkit does not do); set num_steps or pass --num-steps"))
@@ -65,9 +127,9 @@ def refuse_unusable(config: PipelineConfig, task: str = "detection", training: b
     """One :class:`ConfigError` naming every blocking problem, support first; nothing when there is none."""
     problems = blocking_findings(config, task, training)
     if problems:
-        shown = "; ".join(f"{f.file}:{f.line}:{f.col}: {f.path}: {f.message}" if f.line else
-                          f"{f.file}: {f.path}: {f.message}" for f in problems)
-        raise ConfigError(f"{len(problems)} problem(s) to fix before training: {shown}")
+        shown = "\n".join(f"{f.file}:{f.line}:{f.col}: {f.path}: {f.message}" if f.line else
+                           f"{f.file}: {f.path}: {f.message}" for f in problems)
+        raise ConfigError(f"{len(problems)} problem(s) to fix before training:\n{shown}")
 
 
 def file_findings(config: PipelineConfig, task: str = "detection", training: bool = True) -> list[Finding]:

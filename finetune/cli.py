@@ -91,6 +91,10 @@ def _settings_flags(p) -> None:
     g.add_argument("--depth-multiplier", type=float)
     g.add_argument("--eval-batch-size", type=int)
     g.add_argument("--num-examples", type=int, help="validation examples per evaluation")
+    g.add_argument("--substitute", action="append", metavar="SETTING",
+                   help="train although the config's SETTING (a proto path from the refusal, or a parent of it) "
+                        "cannot be honoured, with ckptkit's default in its place; recorded in the report "
+                        "(repeatable)")
 
 
 def _training_flags(p) -> None:
@@ -150,6 +154,8 @@ def _settings(args) -> dict:
         settings["fine_tune_checkpoint_type"] = args.checkpoint_type
     if getattr(args, "freeze", None):
         settings["freeze_variables"] = tuple(args.freeze)
+    if getattr(args, "substitute", None):
+        settings["substitute"] = tuple(args.substitute)
     return settings
 
 

@@ -107,6 +107,7 @@ class FinetuneReport:
     findings: tuple[ConfigNote, ...] = ()
     warnings: tuple[str, ...] = ()
     checkpoint: str | None = None
+    substitutions: tuple[str, ...] = ()  # settings replaced by ckptkit's defaults on request (--substitute)
 
     kind = "finetune"
 
@@ -130,6 +131,8 @@ def finetune_text(r: FinetuneReport, markdown: bool) -> str:
     title = "Evaluation" if r.mode == "eval" else "Fine-tuning"
     out = [f"{'# ' if markdown else ''}{title}: {r.task} ({r.mode}) in {r.model_dir}",
            f"config: {r.config or '(flags only)'}   backbone: {r.backbone}   classes: {r.num_classes}"]
+    if r.substitutions:
+        out.append(f"substituted on request (--substitute; see the config findings): {', '.join(r.substitutions)}")
     if r.mode == "eval":
         out.append(f"checkpoint: {r.checkpoint} (step {r.steps})   time: {r.seconds:.1f} s")
     else:

@@ -341,7 +341,7 @@ def test_every_blocking_problem_in_one_error_support_first(tmp_path):
     with pytest.raises(ConfigError) as caught:
         configure(path)
     message = str(caught.value)
-    assert message.startswith("4 problem(s) to fix before training: ")
+    assert message.startswith("4 problem(s) to fix before training:\n") and len(message.splitlines()) == 5
     parts = [message.index(s) for s in ("1:9: model.faster_rcnn: the model is not an SSD model",
                                         "2:52: train_config.fine_tune_checkpoint: still",
                                         "4:19: train_input_reader.label_map_path: still",

@@ -114,6 +114,8 @@ class _Run:
             for name in self.restore_report.missing:
                 self._warn(f"fine-tune checkpoint has no {name}; it keeps its fresh initial value")
         self.step = self.start_step = int(self.state.step.numpy())
+        for name, markdown in self.opts.text_summaries:
+            self.summaries.text(self.step, name, markdown)
         self.data = DataPosition(self.train_dataset_fn, self.strategy, int(self.state.epoch.numpy()),
                                  int(self.state.step_in_epoch.numpy()))
         self._replay()

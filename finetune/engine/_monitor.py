@@ -120,6 +120,17 @@ class Summaries:
         with writer.as_default(step=step):
             tf.summary.write(name, blob, metadata=_metadata("images", 3))
 
+    def text(self, step: int, name: str, markdown: str) -> None:
+        """One text summary (TensorBoard's text dashboard renders Markdown) in the ``train`` events."""
+        writer = self.writers.get("train")
+        if writer is None:
+            return
+        from migrate.tf import tensorflow  # noqa: PLC0415
+
+        tf = tensorflow()
+        with writer.as_default(step=step):
+            tf.summary.write(name, tf.constant(markdown), metadata=_metadata("text", 2))
+
     def flush(self) -> None:
         for writer in self.writers.values():
             writer.flush()

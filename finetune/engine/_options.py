@@ -19,6 +19,8 @@ class TrainOptions:
     and ``checkpoint_every`` count steps (0: only at the end).  ``jit_compile``
     None means on when a GPU is present.  ``fine_tune_checkpoint`` is restored
     only when ``checkpoint_dir`` holds no checkpoint to resume from.
+    ``text_summaries`` (name -> Markdown) are written to TensorBoard's text
+    dashboard once, at the step training starts from.
     """
 
     schedule: object = None
@@ -41,8 +43,10 @@ class TrainOptions:
     strict_restore: bool = True
     overfit_window: int = 3
     sample_images: int = 3
+    text_summaries: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self):
+        object.__setattr__(self, "text_summaries", tuple(dict(self.text_summaries).items()))
         for name in ("stages", "update_trainable_variables", "freeze_variables"):
             value = getattr(self, name)
             object.__setattr__(self, name, (value,) if isinstance(value, (str, Stage)) else tuple(value))
