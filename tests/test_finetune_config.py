@@ -144,6 +144,13 @@ def test_faster_rcnn_is_reported_as_unsupported_not_a_crash():
         load_pipeline_config(FASTER_RCNN, strict=True)
 
 
+@pytest.mark.parametrize("model", ["faster_rcnn", "center_net", "detr", "experimental_model"])
+def test_every_model_proto_alternative_is_unsupported_not_unknown(model):
+    cfg = read_pipeline_config(f"model {{ {model} {{ }} }}\n")
+    [finding] = [f for f in cfg.findings if f.severity == "error"]
+    assert (finding.code, finding.path) == ("unsupported", f"model.{model}")
+
+
 def test_unknown_and_unsupported_fields_are_findings_or_strict_errors():
     text = ("model { ssd {\n  feature_extractor { depth_multipler: 1.0 batch_norm_trainable: true }\n} }\n"
             "train_config { data_augmentation_options { random_black_patches {} }\n"
@@ -386,29 +393,35 @@ PROTO_FIELDS = {
                        "skip_scores skip_labels visualize_groundtruth_boxes groundtruth_box_visualization_color "
                        "keep_image_id_for_visualization_export retain_original_images include_metrics_per_category "
                        "recall_lower_bound recall_upper_bound retain_original_image_additional_channels "
-                       "parameterized_metric keypoint_edge super_categories image_classes_field_map_empty_to_ones",
+                       "parameterized_metric keypoint_edge super_categories image_classes_field_map_empty_to_ones "
+                       "all_metrics_per_category force_no_resize use_dummy_loss_in_eval "
+                       "skip_predictions_for_unlabeled_class",
     schema.TrainConfig: "batch_size data_augmentation_options sync_replicas keep_checkpoint_every_n_hours optimizer "
                         "gradient_clipping_by_norm fine_tune_checkpoint from_detection_checkpoint "
                         "load_all_detection_checkpoint_vars num_steps startup_delay_steps bias_grad_multiplier "
                         "freeze_variables replicas_to_aggregate batch_queue_capacity num_batch_queue_threads "
                         "prefetch_queue_capacity merge_multiple_label_boxes add_regularization_loss "
                         "fine_tune_checkpoint_type fine_tune_checkpoint_version "
-                        "run_fine_tune_checkpoint_dummy_computation",
+                        "run_fine_tune_checkpoint_dummy_computation update_trainable_variables "
+                        "use_multiclass_scores max_number_of_boxes unpad_groundtruth_tensors retain_original_images "
+                        "use_bfloat16 summarize_gradients",
     schema.InputReader: "name label_map_path shuffle shuffle_buffer_size filenames_shuffle_buffer_size num_epochs "
                         "sample_1_of_n_examples num_readers num_parallel_batches num_prefetch_batches queue_capacity "
                         "min_after_dequeue read_block_length prefetch_size num_parallel_map_calls "
                         "num_additional_channels num_keypoints keypoint_type_weight max_number_of_boxes "
                         "load_multiclass_scores load_context_features load_instance_masks mask_type load_dense_pose "
                         "use_display_name include_source_id input_type tf_record_input_reader external_input_reader "
-                        "expand_labels_hierarchy",
-    schema.Hyperparams: "op regularizer initializer activation batch_norm group_norm regularize_depthwise",
+                        "expand_labels_hierarchy load_context_image_ids",
+    schema.Hyperparams: "op regularizer initializer activation batch_norm group_norm regularize_depthwise "
+                        "force_use_bias",
     schema.BatchNorm: "decay center scale epsilon train",
     schema.ConvolutionalBoxPredictor: "conv_hyperparams min_depth max_depth num_layers_before_predictor use_dropout "
                                       "dropout_keep_probability kernel_size box_code_size apply_sigmoid_to_scores "
-                                      "class_prediction_bias_init use_depthwise",
+                                      "class_prediction_bias_init use_depthwise mask_head",
     schema.BatchNonMaxSuppression: "score_threshold iou_threshold max_detections_per_class max_total_detections "
                                    "use_static_shapes use_class_agnostic_nms max_classes_per_detection "
-                                   "soft_nms_sigma combined_nms",
+                                   "soft_nms_sigma combined_nms use_partitioned_nms use_combined_nms "
+                                   "change_coordinate_frame use_hard_nms use_cpu_nms",
     schema.PostProcessing: "batch_non_max_suppression score_converter logit_scale calibration_config",
     schema.Loss: "localization_loss classification_loss hard_example_miner classification_weight "
                  "localization_weight random_example_sampler equalization_loss expected_loss_weights "
@@ -419,11 +432,24 @@ PROTO_FIELDS = {
     schema.WeightedSoftmax: "anchorwise_output logit_scale",
     schema.FeatureExtractor: "type depth_multiplier min_depth conv_hyperparams "
                              "override_base_feature_extractor_hyperparams pad_to_multiple use_explicit_padding "
-                             "use_depthwise fpn bifpn num_layers replace_preprocessor_with_placeholder",
+                             "use_depthwise fpn bifpn num_layers replace_preprocessor_with_placeholder "
+                             "spaghettinet_arch_name",
     schema.SSD: "num_classes image_resizer feature_extractor box_coder matcher similarity_calculator "
                 "encode_background_as_zeros negative_class_weight box_predictor anchor_generator post_processing "
                 "normalize_loss_by_num_matches normalize_loc_loss_by_codesize loss freeze_batchnorm "
-                "inplace_batchnorm_update add_background_class weight_regression_loss_by_score",
+                "inplace_batchnorm_update add_background_class weight_regression_loss_by_score "
+                "explicit_background_class use_confidences_as_targets implicit_example_weight "
+                "return_raw_detections_during_predict mask_head_config "
+                # TF1-era Ssd fields, later moved to Loss
+                "use_expected_classification_loss_under_sampling minimum_negative_sampling "
+                "desired_negative_sampling_ratio",
+    schema.FixedShapeResizer: "height width resize_method convert_to_grayscale",
+    schema.ArgMaxMatcher: "matched_threshold unmatched_threshold ignore_thresholds negatives_lower_than_unmatched "
+                          "force_match_for_each_row use_matmul_gather",
+    schema.Optimizer: "rms_prop_optimizer momentum_optimizer adam_optimizer use_moving_average "
+                      "moving_average_decay",
+    schema.RandomCropImage: "min_object_covered min_aspect_ratio max_aspect_ratio min_area max_area "
+                            "overlap_thresh clip_boxes random_coef",
     schema.RMSPropOptimizer: "learning_rate momentum_optimizer_value decay epsilon",
     schema.ExponentialDecayLearningRate: "initial_learning_rate decay_steps decay_factor staircase",
     schema.ManualStepLearningRate: "initial_learning_rate schedule warmup",

@@ -307,7 +307,7 @@ class InputReader:
         "name": ("info", "a description; it does not change what ckptkit reads"),
         "prefetch_size": _TPU, "include_source_id": ("info", "ckptkit keys examples by their position"),
         "load_dense_pose": ("warning", "DensePose data is not supported; it is not read"),
-        "expand_labels_hierarchy": _DROP,
+        "expand_labels_hierarchy": _DROP, "load_context_image_ids": _DROP,
     }
     label_map_path: str = ""
     shuffle: bool = True
@@ -356,7 +356,7 @@ class PipelineConfig:
 
     META: ClassVar[tuple] = ("source", "findings", "origins")
     KNOWN: ClassVar[dict] = {
-        **unsupported("model", ("faster_rcnn", "center_net", "experimental_model"),
+        **unsupported("model", ("faster_rcnn", "center_net", "detr", "experimental_model"),
                        "ckptkit fine-tunes SSD models only; use an ssd pipeline.config"),
         "graph_rewriter": ("warning", "quantization-aware training rewrites are not applied here; "
                            "quantize the fine-tuned checkpoint separately"),

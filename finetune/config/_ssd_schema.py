@@ -92,6 +92,8 @@ class FeatureExtractor:
                   "extractor"),
         "replace_preprocessor_with_placeholder": ("info", "an export setting"),
         "num_layers": _DROP,
+        "spaghettinet_arch_name": ("error", "SpaghettiNet feature extractors are not supported; use an SSD "
+                                   "MobileNet extractor"),
     }
     type: str = "ssd_mobilenet_v1"
     depth_multiplier: float = 1.0
@@ -155,7 +157,8 @@ class ConvolutionalBoxPredictor:
     PROTO: ClassVar[str] = "convolutional_box_predictor"
     RANGES: ClassVar[dict] = {"kernel_size": (1, None), "box_code_size": (4, 4),
                               "dropout_keep_probability": (0.0, 1.0)}
-    KNOWN: ClassVar[dict] = {"box_encodings_clip_range": _DROP}
+    KNOWN: ClassVar[dict] = {"box_encodings_clip_range": _DROP,
+                             "mask_head": ("error", "instance masks are not supported")}
     conv_hyperparams: Hyperparams = field(default_factory=Hyperparams)
     min_depth: int = 0
     max_depth: int = 0
@@ -180,6 +183,8 @@ class BatchNonMaxSuppression:
         "change_coordinate_frame": ("info", "no effect here"),
         "soft_nms_sigma": _DROP, "use_class_agnostic_nms": _DROP, "max_classes_per_detection": _DROP,
         "use_partitioned_nms": ("info", "an implementation detail"),
+        "use_hard_nms": ("info", "an export setting (which TensorFlow NMS op is called; NMS is hard either way)"),
+        "use_cpu_nms": ("info", "an implementation detail (the device NMS runs on)"),
     }
     score_threshold: float = 0.0
     iou_threshold: float = 0.6
@@ -276,6 +281,10 @@ class SSD:
         "return_raw_detections_during_predict": ("info", "an export setting"),
         "use_expected_classification_loss_under_sampling": _DROP, "use_confidences_as_targets": _DROP,
         "implicit_example_weight": _DROP, "weight_regression_loss_by_score": _DROP,
+        # TF1-era Ssd fields of use_expected_classification_loss_under_sampling (later moved to Loss)
+        "minimum_negative_sampling": _DROP, "desired_negative_sampling_ratio": _DROP,
+        "explicit_background_class": ("warning", "ckptkit always adds an implicit background column; labels "
+                                      "with an explicit background class are not treated specially"),
         "mask_head_config": ("error", "instance masks are not supported"),
         **unsupported("image_resizer", ("keep_aspect_ratio_resizer", "identity_resizer",
                                          "conditional_shape_resizer", "pad_to_multiple_resizer"),
