@@ -114,9 +114,11 @@ def substitution_errors(config: PipelineConfig) -> list[Finding]:
 def blocking_findings(config: PipelineConfig, task: str = "detection", training: bool = True) -> list[Finding]:
     """What makes a run impossible before any file is opened: support, placeholders, settings ckptkit would
     replace (unless ``--substitute`` names them), a missing step count."""
-    out = support_findings(config, task) + placeholder_errors(config, training)
-    covered = {f.path for f in out}
-    out += [f for f in substitution_errors(config) if f.path not in covered]
+    support = support_findings(config, task)
+    covered = {f.path for f in support}
+    replaced = [f for f in substitution_errors(config) if f.path not in covered]
+    model = [f for f in replaced if f.path.startswith("model.")]  # what model it is comes first
+    out = support + model + placeholder_errors(config, training) + [f for f in replaced if f not in model]
     if training and config.train_config.num_steps < 1:
         out.append(_finding(config, NOT_SET, "train_config.num_steps", "num_steps is not set (0 means 'until "
                             "stopped', which ckptkit does not do); set num_steps or pass --num-steps"))

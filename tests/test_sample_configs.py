@@ -41,10 +41,6 @@ UNBUILDABLE = {
 SUPPORTED = ["ssdlite", "oid_v4"]
 FEATURE_EXTRACTOR = ["--feature-extractor", "ssd_mobilenet_v1"]
 PROBLEM = re.compile(r"(?P<file>.+):(?P<line>\d+):(?P<col>\d+): (?P<path>[\w.\[\]]+): (?P<message>.+)")
-ORDER_XFAIL = pytest.mark.xfail(strict=True, reason=(
-    "finetune/_validate.py lists the reader's error findings (keep_aspect_ratio_resizer, fpn, bifpn, "
-    "multiscale anchors, weight-shared predictor) after the placeholders; support first needs them with the "
-    "support findings"))
 
 
 def _placeholders(path) -> int:
@@ -129,7 +125,6 @@ def test_validate_reports_every_problem_in_one_pass(name, capsys):
     assert [f["severity"] for f in findings[:len(blocking)]] == ["error"] * len(blocking)  # blocking ones first
 
 
-@ORDER_XFAIL
 @pytest.mark.parametrize("extra", [(), tuple(FEATURE_EXTRACTOR)], ids=["as-written", "feature-extractor-flag"])
 @pytest.mark.parametrize("name", list(UNBUILDABLE))
 def test_support_problems_come_before_placeholders(name, extra, capsys, tmp_path):
