@@ -12,8 +12,13 @@ Targets (issue 6): int8 size <= 0.30x float32; int8 drop <= 2 points; int8
 latency <= 0.7x float; pruned gzip <= 0.65x dense gzip, drop <= 2 points;
 pruned+int8 gzip <= 0.2x float gzip; QAT int8 drop <= PTQ int8 drop.
 
+Detection (issue 12, ``--detection-steps N`` > 0): the demo's SSD (MobileNet v1 0.5, 128x128, from the
+same legacy checkpoint) fine-tuned on ``detection_shapes`` for N steps, exported to float32 and int8
+``.tflite`` and scored with COCO mAP@0.5 on the test split beside the float model in TensorFlow: both
+gaps in points and as ratios to TensorFlow.  Targets: float32 within 1 point, int8 within 2.
+
 Usage: python bench/quantize.py [--work .cache/bench-quantize] [--finetune-steps 60] [--prune-steps 200]
-                                [--qat-steps 100] [--runs 100] [--fresh]
+                                [--qat-steps 100] [--runs 100] [--detection-steps 600] [--fresh]
 """
 from __future__ import annotations
 
@@ -46,6 +51,7 @@ def main(argv=None) -> int:
     p.add_argument("--runs", type=int, default=100)
     p.add_argument("--fresh", action="store_true", help="delete --work first (no cached fine-tune)")
     p.add_argument("--per-tensor", action="store_true", help="int8 variants with one scale per tensor")
+    p.add_argument("--detection-steps", type=int, default=600, help="SSD fine-tuning steps (0: no detection part)")
     args = p.parse_args(argv)
 
     import fixtures
@@ -83,8 +89,39 @@ def main(argv=None) -> int:
     timings["export_s"], t = round(time.perf_counter() - t, 1), time.perf_counter()
     report = quantize.evaluate(task, work / "export", runs=args.runs, threads=(1, 2))
     timings["eval_s"] = round(time.perf_counter() - t, 1)
-    print(json.dumps(_ratios(report, timings, time.perf_counter() - started, args.per_tensor), indent=2))
+    result = _ratios(report, timings, time.perf_counter() - started, args.per_tensor)
+    if args.detection_steps:
+        result["detection"] = _detection_gaps(work / "detection", args.detection_steps, args.runs)
+    print(json.dumps(result, indent=2))
     return 0
+
+
+def _detection_gaps(work: Path, steps: int, runs: int) -> dict:
+    """The SSD's mAP@0.5 in TensorFlow and as float32 / int8 ``.tflite`` (see the module docstring)."""
+    import fixtures
+    import finetune
+    import quantize
+
+    shapes = fixtures.build(Path(os.environ.get("CKPTKIT_FIXTURES") or REPO / ".cache" / "fixtures"),
+                            names=["detection_shapes"])["detection_shapes"]
+    run, config, test = work / "run", shapes / "pipeline.config", [str(shapes / "test.record")]
+    if not (run / "finetune-report.json").is_file():
+        finetune.finetune(config, model_dir=run, task="detection", num_steps=steps, test_input_path=test)
+    task = quantize.load("detection", model_dir=run, config_path=config, test_input_path=test)
+    shutil.rmtree(work / "export", ignore_errors=True)
+    quantize.export(task, work / "export", variants=("float32", "int8"))
+    report = quantize.evaluate(task, work / "export", runs=runs, threads=(1, 2))
+    in_tf = report.tensorflow_metrics["mAP@0.5"]
+    out = {"steps": steps, "tensorflow_mAP@0.5": in_tf}
+    for name in ("float32", "int8"):
+        v = report.variant(name)
+        out[f"{name}_mAP@0.5"] = v.metrics["mAP@0.5"]
+        out[f"{name}_gap_points_vs_tensorflow"] = v.drop_vs_tensorflow
+        out[f"{name}_ratio_to_tensorflow"] = round(v.metrics["mAP@0.5"] / in_tf, 4) if in_tf else None
+    out["int8_gap_points_vs_float32_tflite"] = report.variant("int8").drop_points
+    out["targets_met"] = {"float32_within_1_point": abs(out["float32_gap_points_vs_tensorflow"]) <= 1.0,
+                          "int8_within_2_points": out["int8_gap_points_vs_tensorflow"] <= 2.0}
+    return out
 
 
 def _ratios(report, timings: dict, seconds: float, per_tensor: bool = False) -> dict:

@@ -1,6 +1,7 @@
 """``evaluate``: every exported ``.tflite`` on the test split, sizes, sparsity and latency, as a QuantizeReport.
 
-The reference is the float32 ``.tflite`` (drops and ratios are against it).
+The reference is the float32 ``.tflite`` (drops and ratios are against it); each drop is also given against
+the float model scored by TensorFlow before export (``drop_vs_tensorflow``), which shows what export costs.
 Latency: median and p90 per image over ``runs`` (>= 50) timed invocations
 after warm-up, once per thread count (default 1 and 2), each in a fresh
 interpreter.  The report is written as ``quantize-report.json`` / ``.md`` /
@@ -52,7 +53,7 @@ def evaluate(task, export_dir, *, split: str = "test", runs: int = _latency.MIN_
         rows.append((entry, path, metrics, latency))
     in_tensorflow = task.evaluate_keras(task.float_model(), split)
     reference = next((r for r in rows if r[0]["name"] == "float32"), None)
-    variants = tuple(_result(task.metric, entry, path, metrics, latency, reference)
+    variants = tuple(_result(task.metric, entry, path, metrics, latency, reference, in_tensorflow.get(task.metric))
                      for entry, path, metrics, latency in rows)
     report = QuantizeReport(task.kind, task.metric, str(export_dir), split, examples, interpreter_class(backend)[1],
                             variants, "float32" if reference else "", manifest.get("saved_model", ""),
@@ -64,8 +65,10 @@ def evaluate(task, export_dir, *, split: str = "test", runs: int = _latency.MIN_
     return report
 
 
-def _result(metric, entry, path, metrics, latency, reference) -> VariantResult:
+def _result(metric, entry, path, metrics, latency, reference, in_tensorflow) -> VariantResult:
     size, packed = path.stat().st_size, gzipped_size(path)
+    value = metrics.get(metric)
+    against_tf = None if value is None or in_tensorflow is None else round(100.0 * (in_tensorflow - value), 4)
     stats = tuple(LatencyStat(s.threads, s.runs, s.median_ms, s.p90_ms, s.mean_ms) for s in latency)
     drop = size_ratio = gzip_ratio = None
     latency_ratio = {}
@@ -82,7 +85,7 @@ def _result(metric, entry, path, metrics, latency, reference) -> VariantResult:
                          {k: (None if v is None else float(v)) for k, v in metrics.items()}, drop, size, packed,
                          size_ratio, gzip_ratio, float(entry.get("sparsity", 0.0)), stats, latency_ratio,
                          entry.get("input_type", "float32"), entry.get("output_type", "float32"), layers,
-                         tuple(tuple(x) for x in entry.get("unsupported_layers", ())))
+                         tuple(tuple(x) for x in entry.get("unsupported_layers", ())), against_tf)
 
 
 def write_report(report: QuantizeReport, stem: Path) -> None:

@@ -52,6 +52,7 @@ class VariantResult:
     output_type: str = "float32"
     layers: tuple[LayerSparsityRow, ...] = ()  # pruned variants: measured per layer
     unsupported_layers: tuple[tuple[str, str], ...] = ()  # QAT: (layer, reason) left float
+    drop_vs_tensorflow: float | None = None  # headline metric, the float model in TensorFlow minus this, in points
 
 
 @dataclass(frozen=True)
@@ -102,9 +103,11 @@ def quantize_text(r: QuantizeReport, markdown: bool) -> str:
         out.append(f"SavedModel: {r.saved_model}")
     if r.tensorflow_metrics.get(r.metric) is not None:
         out.append(f"the float model in TensorFlow, before export: {r.metric} {r.tensorflow_metrics[r.metric]:.4f}")
-    header = ["variant", r.metric, "drop (pts)", "size", "gzipped", "size x", "gzip x", "sparsity",
+    header = ["variant", r.metric, "drop vs TF (pts)", f"drop vs {r.reference or 'float32'} (pts)", "size",
+              "gzipped", "size x", "gzip x", "sparsity",
               *[f"{t} thr ms med/p90" for t in threads], *[f"lat x ({t} thr)" for t in threads], "I/O"]
-    rows = [[v.name, _f(v.metrics.get(r.metric), "{:.4f}"), _f(v.drop_points, "{:+.2f}"), human_bytes(v.size_bytes),
+    rows = [[v.name, _f(v.metrics.get(r.metric), "{:.4f}"), _f(v.drop_vs_tensorflow, "{:+.2f}"),
+             _f(v.drop_points, "{:+.2f}"), human_bytes(v.size_bytes),
              human_bytes(v.gzip_bytes), _f(v.size_ratio), _f(v.gzip_ratio), f"{v.sparsity:.1%}",
              *[_latency(v, t) for t in threads], *[_f(v.latency_ratio.get(str(t))) for t in threads],
              f"{v.input_type}/{v.output_type}"] for v in r.variants]

@@ -191,6 +191,8 @@ def test_report_numbers_follow_from_the_files_and_the_metrics(pipeline):
         assert v.size_ratio == pytest.approx(v.size_bytes / ref.size_bytes, abs=1e-4)
         assert v.gzip_ratio == pytest.approx(v.gzip_bytes / ref.gzip_bytes, abs=1e-4)
         assert v.drop_points == pytest.approx(100 * (ref.metrics["accuracy"] - v.metrics["accuracy"]), abs=1e-3)
+        in_tf = report.tensorflow_metrics["accuracy"]
+        assert v.drop_vs_tensorflow == pytest.approx(100 * (in_tf - v.metrics["accuracy"]), abs=1e-3)
         assert [s.threads for s in v.latency] == [1, 2] and all(s.runs == 50 for s in v.latency)
         assert all(0 < s.median_ms <= s.p90_ms for s in v.latency)
         assert v.latency_ratio["1"] == pytest.approx(v.latency[0].median_ms / ref.latency[0].median_ms, rel=1e-3)

@@ -178,8 +178,9 @@ def _not_read(cls, fld: Field, path: str, known: list, ctx: _Context) -> None:
     known_unused = getattr(cls, "KNOWN", {})
     if fld.name in known_unused:
         severity, reason = known_unused[fld.name]
-        ctx.finding(severity, "ignored" if severity == "info" else "unsupported", fld, path,
-                    f"understood but not used: {reason}")
+        what = {"info": "understood, no effect here", "warning": "understood but ignored",
+                "error": "understood but not supported"}[severity]
+        ctx.finding(severity, "ignored" if severity == "info" else "unsupported", fld, path, f"{what}: {reason}")
         return
     close = difflib.get_close_matches(fld.name, known + list(known_unused), n=3)
     hint = f"did you mean {' or '.join(map(repr, close))}?" if close else "check the spelling against the OD API protos"

@@ -62,25 +62,24 @@ def export_detection_saved_model(task, out_dir, *, model=None, input_type: str =
     return out
 
 
-def detection_tflite_converter(task, *, model=None, use_regular_nms: bool = False, max_detections: int | None = None):
+def detection_tflite_converter(task, *, model=None, nms: str = "per_class", max_detections: int | None = None):
     """A ``tf.lite.TFLiteConverter`` over the TFLite graph (``TFLite_Detection_PostProcess`` inside).
 
     No quantization recipe is set: :func:`apply_recipe` (or the caller) does.
-    NMS: by default the OD API's fast NMS (each anchor keeps its best class,
-    one suppression across classes).  ``use_regular_nms=True`` is per-class NMS
-    as TensorFlow's post-processing (and the SavedModel) does, but TFLite's
-    regular NMS gives wrong detections with exactly 2 interpreter threads
-    (tensorflow/tensorflow#56058, still so in LiteRT 2.3 / TF 2.21: the last
-    class is dropped), so it is not the default.
+    ``nms`` (:data:`quantize.detection._graph.NMS_MODES`): ``per_class`` by
+    default, the detections TensorFlow's post-processing (and the SavedModel)
+    gives, at any interpreter thread count; ``fast`` is the OD API's fast
+    NMS, ``regular`` the op's own per-class NMS, which drops the last class
+    with exactly 2 interpreter threads (tensorflow/tensorflow#56058, still so
+    in LiteRT 2.3 / TF 2.21).
     """
     from migrate.tf import tensorflow  # noqa: PLC0415
 
     tf = tensorflow()
     model = model if model is not None else task.model
-    op = _graph.PostprocessOp.from_ssd(task.config, use_regular_nms, max_detections)
     module = tf.Module()
     module.model = model
-    module.detect = _graph.tflite_function(model, task.anchors, task.config, _image_size(task), op)
+    module.detect = _graph.tflite_function(model, task.anchors, task.config, _image_size(task), nms, max_detections)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([module.detect.get_concrete_function()], module)
     converter.allow_custom_ops = True  # the fused post-process is a custom op the standard resolver registers
     return converter
@@ -118,9 +117,9 @@ def apply_recipe(converter, method: str, representative_images: Iterable | None 
 
 
 def export_detection_tflite(task, path, method: str = "float32", *, representative_images: Iterable | None = None,
-                            model=None, use_regular_nms: bool = False, overwrite: bool = False) -> Path:
+                            model=None, nms: str = "per_class", overwrite: bool = False) -> Path:
     """Convert ``task``'s SSD to a ``.tflite`` with ``method``'s recipe; returns ``path``."""
-    converter = apply_recipe(detection_tflite_converter(task, model=model, use_regular_nms=use_regular_nms),
+    converter = apply_recipe(detection_tflite_converter(task, model=model, nms=nms),
                              method, representative_images)
     path = Path(path)
     if path.exists() and not overwrite:

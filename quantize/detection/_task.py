@@ -31,7 +31,7 @@ class DetectionQuantizeTask:
     # (int8 outputs would re-quantize boxes, classes and counts for nothing)
     int8_output = False
 
-    def __init__(self, source, use_regular_nms: bool = False):
+    def __init__(self, source, nms: str = "per_class"):
         from finetune.tasks import SSDTask  # noqa: PLC0415
 
         if not isinstance(source.finetune_task, SSDTask):
@@ -40,7 +40,7 @@ class DetectionQuantizeTask:
         self.source = source
         self.ssd = source.finetune_task
         self.image_size = tuple(source.image_size)
-        self.use_regular_nms = use_regular_nms
+        self.nms = nms
 
     # -- the QuantizeTask interface ----------------------------------------------------------------
     def float_model(self):
@@ -63,7 +63,7 @@ class DetectionQuantizeTask:
         return detection_keras_model(model, self.ssd)
 
     def tflite_converter(self, model):
-        return _export.detection_tflite_converter(self.ssd, model=model, use_regular_nms=self.use_regular_nms)
+        return _export.detection_tflite_converter(self.ssd, model=model, nms=self.nms)
 
     def saved_model_signatures(self, model) -> dict:
         """``serving_default``: uint8 images of any size -> post-processed detections (the OD API's convention).
