@@ -24,11 +24,18 @@ _LAZY = {
     "compare_transfer": "._transfer",
     "TransferReport": "reports",
     "load_trained": "._trained",
+    "export": "._export",
+    "ExportReport": "reports",
+    "detection_serving": "._serving",
+    "classification_serving": "._serving",
+    "SERVING_INPUT_TYPES": "._serving",
     "TrainedRun": "._trained",
 }
 
-__all__ = ["FinetuneError", "FinetuneReport", "RunOptions", "TrainedRun", "TransferReport", "compare_transfer", "evaluate",
-           "finetune", "load_trained", "validate", "ValidateReport"]
+__all__ = ["SERVING_INPUT_TYPES", "ExportReport", "FinetuneError", "FinetuneReport", "RunOptions", "TrainedRun", "TransferReport",
+           "classification_serving", "compare_transfer", "detection_serving", "evaluate", "export", "finetune",
+           "load_trained",
+           "validate", "ValidateReport"]
 
 
 __getattr__ = lazy_exports(__name__, _LAZY)

@@ -28,14 +28,14 @@ def build_backbone(backbone: Backbone, seed: int = 0):
                        weights=None)
 
 
-def build_detection(ssd_config, label_map, seed: int = 0):
+def build_detection(ssd_config, label_map=None, seed: int = 0):
     """The SSD the config describes, freshly initialised (seeded), in the TF2 OD API's layout."""
     from finetune.tasks import SSDTask  # noqa: PLC0415
 
     keras = tf_keras()
     keras.utils.set_random_seed(seed)
     keras.backend.reset_uids()
-    return SSDTask(ssd_config, {item.id: item.name for item in label_map.items})
+    return SSDTask(ssd_config, {item.id: item.name for item in label_map.items} if label_map else {})
 
 
 def build_classification(backbone: Backbone, label_map, mode: str, *, total_steps: int,

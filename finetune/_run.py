@@ -45,7 +45,7 @@ class RunOptions:
     log_every: int = 100
     early_stopping: int | None = None  # patience, in evaluations
     stages: tuple = ()
-    tensorboard: bool = False
+    tensorboard: bool = True
 
     def __post_init__(self):
         if self.task not in _model.TASKS:
@@ -62,7 +62,7 @@ class RunOptions:
 def finetune(config_path=None, *, model_dir, task: str = "detection", mode: str = "finetune",
              skip_bad_records: bool = False, strict: bool = False, from_scratch: bool = False, seed: int = 0,
              test_input_path=None, target_input_path=None, eval_every: int = 0, checkpoint_every: int = 1000,
-             log_every: int = 100, early_stopping: int | None = None, stages=(), tensorboard: bool = False,
+             log_every: int = 100, early_stopping: int | None = None, stages=(), tensorboard: bool = True,
              **settings) -> FinetuneReport:
     """Fine-tune as ``config_path`` (a pipeline.config) and ``settings`` say; return and write the report.
 
@@ -143,7 +143,7 @@ def _train(run: RunOptions, config: PipelineConfig, task, strategy, inputs, prep
         tensorboard_dir=str(model_dir / "tensorboard") if run.tensorboard else None, log_every=run.log_every,
         checkpoint_every=run.checkpoint_every, fine_tune_checkpoint=prepared.path if prepared else None,
         fine_tune_checkpoint_type=prepared.restore_type if prepared else "classification",
-        text_summaries=_substitution_text(config))
+        text_summaries=_config_text(config) + _substitution_text(config))
     features = task if run.mode == "features" else None
     eval_fn = (lambda: _inputs.eval_dataset(inputs.eval, run.task, inputs.eval_batches)) if has_eval else None
     started = time.perf_counter()
@@ -185,11 +185,34 @@ def _report(config, run, model_dir, backbone, inputs, prepared, report, test_nam
         checkpoint=report.checkpoint, substitutions=substituted(config))
 
 
+def _config_text(config: PipelineConfig) -> tuple[tuple[str, str], ...]:
+    """The run's config for TensorBoard's text dashboard: the pipeline.config read, and the settings flags
+    replaced in it."""
+    out = []
+    if config.source and Path(config.source).is_file():
+        text = Path(config.source).read_text(errors="replace")
+        out.append(("config/pipeline", f"`{config.source}`\n\n" + "\n".join(f"    {line}" for line in text.splitlines())))
+    flags = sorted((path, origin) for path, origin in config.origins.items() if origin.startswith("--"))
+    if flags:
+        out.append(("config/flags", "\n".join(f"* `{path}` set by `{origin}`" for path, origin in flags)))
+    return tuple(out)
+
+
 def _substitution_text(config: PipelineConfig) -> tuple[tuple[str, str], ...]:
     """The settings this run replaces on request, for TensorBoard's text dashboard (none: no summary)."""
     names = substituted(config)
     lines = [f"* `{f.path}` ({f.file}:{f.line}:{f.col}): {f.message}" for f in config.findings if f.path in names]
     return (("config/substitutions", "\n".join(lines)),) if lines else ()
+
+
+def _eval_summaries(task, model_dir: Path, step: int, history, test_metrics: dict, enabled: bool) -> None:
+    from finetune.engine import Summaries  # noqa: PLC0415
+
+    summaries = Summaries(model_dir / "tensorboard", enabled, getattr(task, "tensorboard_tag", None),
+                          kinds=("eval", "test"))
+    for kind, metrics in (("eval", history[0].metrics if history else {}), ("test", test_metrics)):
+        summaries.scalars(kind, step, {k: v for k, v in metrics.items() if v is not None})
+    summaries.close()
 
 
 def recorded_substitutions(model_dir, settings: dict) -> dict:
@@ -259,8 +282,9 @@ def write_report(report, stem: Path) -> None:
 # ----------------------------------------------------------------- evaluation of a trained model
 def evaluate(config_path=None, *, model_dir, task: str = "detection", mode: str = "finetune",
              skip_bad_records: bool = False, strict: bool = False, seed: int = 0, test_input_path=None,
-             checkpoint=None, **settings) -> FinetuneReport:
-    """Evaluate the latest checkpoint in ``model_dir`` (or ``checkpoint``) on the eval and test splits."""
+             checkpoint=None, tensorboard: bool = True, **settings) -> FinetuneReport:
+    """Evaluate the latest checkpoint in ``model_dir`` (or ``checkpoint``) on the eval and test splits; the
+    metrics also go to TensorBoard (``model_dir/tensorboard/{eval,test}``, at the checkpoint's step)."""
     started = time.perf_counter()
     run = RunOptions(task, mode if mode != "domain_adversarial" else "finetune", skip_bad_records, seed,
                      test_input_path, None)
@@ -292,6 +316,7 @@ def evaluate(config_path=None, *, model_dir, task: str = "detection", mode: str 
         seconds=round(time.perf_counter() - started, 2), metrics_history=history, test_split=test_name,
         test_metrics=defined_metrics(test_metrics), records=_records(inputs), findings=_notes(config),
         warnings=tuple(warnings), checkpoint=path, substitutions=substituted(config))
+    _eval_summaries(task_obj, Path(model_dir), step, history, test_metrics, tensorboard)
     write_report(result, Path(model_dir) / EVAL_REPORT)
     return result
 

@@ -129,9 +129,15 @@ def refuse_unusable(config: PipelineConfig, task: str = "detection", training: b
     """One :class:`ConfigError` naming every blocking problem, support first; nothing when there is none."""
     problems = blocking_findings(config, task, training)
     if problems:
-        shown = "\n".join(f"{f.file}:{f.line}:{f.col}: {f.path}: {f.message}" if f.line else
-                           f"{f.file}: {f.path}: {f.message}" for f in problems)
-        raise ConfigError(f"{len(problems)} problem(s) to fix before training:\n{shown}")
+        raise ConfigError(problem_lines(problems, "training"))
+
+
+def problem_lines(problems: list[Finding], before: str) -> str:
+    """One problem as its line (``file:line:col: setting: what, what to do``); several under a count, a line
+    each."""
+    lines = [f"{f.file}:{f.line}:{f.col}: {f.path}: {f.message}" if f.line else f"{f.file}: {f.path}: {f.message}"
+             for f in problems]
+    return lines[0] if len(lines) == 1 else "\n".join([f"{len(lines)} problem(s) to fix before {before}:", *lines])
 
 
 def file_findings(config: PipelineConfig, task: str = "detection", training: bool = True) -> list[Finding]:

@@ -31,6 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     ev = console.subcommand(commands, "eval", "evaluate the latest checkpoint in --out on the eval/test splits")
     _common(ev)
     ev.add_argument("--checkpoint", type=Path, help="a checkpoint prefix to evaluate instead of the latest")
+    ev.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",
+                    help="do not write the metrics to TensorBoard (default: OUT/tensorboard/{eval,test})")
     console.report_flags(ev)
     ev.set_defaults(run=_eval)
     tf = console.subcommand(commands, "transfer", "train twice, from the fine-tune checkpoint and from scratch, and "
@@ -45,7 +47,27 @@ def _parser() -> argparse.ArgumentParser:
     console.report_flags(tf)
     tf.set_defaults(run=_transfer)
     _validate_parser(commands)
+    _export_parser(commands)
     return parser
+
+
+def _export_parser(commands) -> None:
+    ex = console.subcommand(commands, "export", "write OUT/saved_model (serving_default), OUT/checkpoint/ckpt-0 and "
+                                                "OUT/pipeline.config, as the OD API's exporter_main_v2.py does")
+    source = ex.add_mutually_exclusive_group(required=True)
+    source.add_argument("--trained", type=Path, metavar="DIR", help="a fine-tuned run (its latest checkpoint)")
+    source.add_argument("--checkpoint", type=Path, metavar="PREFIX",
+                        help="a converted or TF2 zoo checkpoint (e.g. DIR/ckpt-0, DIR/checkpoint/ckpt-0)")
+    ex.add_argument("--pipeline-config", type=Path, help="the config the model was trained or converted with")
+    console.out_dir(ex, "the export directory (refused if it exists, unless --overwrite)")
+    ex.add_argument("--task", choices=TASKS, default="detection")
+    ex.add_argument("--input-type", default="image_tensor", choices=("image_tensor", "float_image_tensor",
+                                                                    "encoded_image_string_tensor", "tf_example"),
+                    help="what serving_default takes (default image_tensor: uint8 [N, H, W, 3])")
+    ex.add_argument("--overwrite", action="store_true", help="replace an existing export directory")
+    _settings_flags(ex)
+    console.report_flags(ex)
+    ex.set_defaults(run=_export)
 
 
 def _validate_parser(commands) -> None:
@@ -119,7 +141,8 @@ def _training_flags(p) -> None:
                                                                            "without a better mAP@0.5 / accuracy")
     g.add_argument("--checkpoint-every", type=int, default=1000, help="save every N steps (and at the end)")
     g.add_argument("--log-every", type=int, default=100, help="log losses every N steps")
-    g.add_argument("--tensorboard", action="store_true", help="write TensorBoard events to OUT/tensorboard")
+    g.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",
+                   help="do not write TensorBoard events (default: OUT/tensorboard/{train,eval})")
 
 
 def _stage(text: str):
@@ -185,7 +208,8 @@ def _eval(args) -> int:
     report = _guarded_report(args, lambda: evaluate(
         args.pipeline_config, model_dir=args.out, task=args.task, mode=args.mode,
         skip_bad_records=args.skip_bad_records, strict=args.strict, seed=args.seed,
-        test_input_path=args.test_input_path, checkpoint=args.checkpoint, **_settings(args)))
+        test_input_path=args.test_input_path, checkpoint=args.checkpoint, tensorboard=args.tensorboard,
+        **_settings(args)))
     emit(args, report)
     return EXIT_OK
 
@@ -197,6 +221,15 @@ def _validate(args) -> int:
                       from_scratch=args.from_scratch, **_settings(args))
     emit(args, report)
     return EXIT_OK if report.passed else EXIT_FINDINGS
+
+
+def _export(args) -> int:
+    from finetune import export  # noqa: PLC0415
+
+    report = export(out=args.out, trained=args.trained, checkpoint=args.checkpoint, config_path=args.pipeline_config,
+                    task=args.task, input_type=args.input_type, overwrite=args.overwrite, **_settings(args))
+    emit(args, report)
+    return EXIT_OK
 
 
 def _guarded_report(args, call):

@@ -32,8 +32,9 @@ from ._transfer import TransferReport, TransferRun  # noqa: E402
 __all__ += ["BestValue", "ConfigNote", "FinetuneReport", "MetricsAt", "RestoreSummary", "SplitRecords",
             "TransferReport", "TransferRun", "defined_metrics"]
 from ._validate import ValidateReport  # noqa: E402
+from ._export import ExportReport  # noqa: E402
 
-__all__ += ["ValidateReport"]
+__all__ += ["ExportReport", "ValidateReport"]
 from ._quantize import LatencyStat, LayerSparsityRow, QuantizeReport, VariantResult  # noqa: E402
 
 __all__ += ["LatencyStat", "LayerSparsityRow", "QuantizeReport", "VariantResult"]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ._convert import ConvertReport, MappingReport
 from ._diff import ReportDiff
+from ._export import ExportReport
 from ._finetune import FinetuneReport
 from ._inspect import InspectReport
 from ._quantize import QuantizeReport
@@ -47,7 +48,7 @@ def register_kind(cls: type) -> type:
 
 # The kinds this suite writes.  A new one (fine-tune, quantize) joins this tuple and
 # _render._TEXT; its HTML page and its diff come for free.
-_BUILT_IN = (InspectReport, MappingReport, ConvertReport, ZooReport, ReportDiff, ValidateReport)
+_BUILT_IN = (InspectReport, MappingReport, ConvertReport, ZooReport, ReportDiff, ValidateReport, ExportReport)
 for _cls in _BUILT_IN:
     register_kind(_cls)
 register_kind(FinetuneReport)  # ckpt-finetune; joins _BUILT_IN when tests/test_report_cli.py has its example

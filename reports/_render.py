@@ -11,6 +11,7 @@ from ._finetune import finetune_text
 from ._format import human_bytes, human_count, number, shape_text
 from ._inspect import InspectReport
 from ._transfer import transfer_text
+from ._export import export_text
 from ._validate import validate_text
 from ._quantize import quantize_text
 from ._render_convert import convert_text, mapping_text
@@ -31,6 +32,7 @@ _TEXT = {
     "quantize": lambda r, markdown, depth: quantize_text(r, markdown),
     "transfer": lambda r, markdown, depth: transfer_text(r, markdown),
     "validate": lambda r, markdown, depth: validate_text(r, markdown),
+    "export": lambda r, markdown, depth: export_text(r, markdown),
 }
 
 

@@ -60,7 +60,8 @@ def test_every_subcommand_has_the_shared_flags(tool, command):
 
 
 WRITES_A_DIRECTORY = {("ckpt-migrate", "convert"), ("ckpt-migrate", "zoo"), ("ckpt-finetune", "train"),
-                      ("ckpt-finetune", "eval"), ("ckpt-finetune", "transfer"), ("ckpt-quantize", "prune"),
+                      ("ckpt-finetune", "eval"), ("ckpt-finetune", "transfer"), ("ckpt-finetune", "export"),
+                      ("ckpt-quantize", "prune"),
                       ("ckpt-quantize", "qat"), ("ckpt-quantize", "export"), ("ckpt-quantize", "run")}
 
 

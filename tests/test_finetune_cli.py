@@ -54,7 +54,7 @@ def detection_run(data, tmp_path_factory):
     test = _head(shapes / "test.record", tmp / "test.record", 8)
     argv = ["train", "--pipeline-config", shapes / "pipeline.config", "--out", tmp / "run",
             "--fine-tune-checkpoint", data["mobilenet_v1_small"], "--num-steps", 2, "--num-examples", 4,
-            "--test-input-path", test, *SMALL]
+            "--test-input-path", test, "--log-every", 1, *SMALL]
     code = main([str(a) for a in argv])
     return code, tmp / "run", argv
 
@@ -73,6 +73,20 @@ def test_detection_finetunes_from_a_converted_tf1_checkpoint(detection_run, caps
     assert 0.0 <= report["test_metrics"]["mAP@0.5"] <= 1.0
     assert [m["step"] for m in report["metrics_history"]] == [2]
     assert "Fine-tuning: detection" in (model_dir / "finetune-report.md").read_text()
+
+
+def test_tensorboard_is_on_by_default_with_the_od_apis_tags(detection_run):
+    from test_engine_loop import _events
+
+    _, model_dir, _ = detection_run
+    train, evaluation = (_events(model_dir / "tensorboard" / kind) for kind in ("train", "eval"))
+    assert {"Loss/total_loss", "Loss/localization_loss", "Loss/classification_loss", "Loss/regularization_loss",
+            "learning_rate"} <= set(train), sorted(train)
+    assert train["config/pipeline"][0][1] == "text"  # the run's config, in the text dashboard
+    assert {"DetectionBoxes_Precision/mAP", "DetectionBoxes_Precision/mAP@.50IOU", "DetectionBoxes_Recall/AR@100",
+            "Loss/total_loss"} <= set(evaluation), sorted(evaluation)
+    assert evaluation["predictions"][0][1] == "images"  # validation images with the predicted boxes drawn
+    assert not any(tag.startswith(("loss/", "mAP")) for tag in {*train, *evaluation})
 
 
 def test_report_round_trips_and_renders_with_ckpt_report(detection_run, capsys):
@@ -108,6 +122,9 @@ def test_eval_reads_the_trained_checkpoint(detection_run, data, capsys, monkeypa
     assert set(batches) == {"evaluate", "test (test.record)"} and all(batches.values()), batches  # one bar a split
     report = json.loads(out)
     assert report["mode"] == "eval" and report["steps"] == 2
+    from test_engine_loop import _events
+
+    assert "DetectionBoxes_Precision/mAP@.50IOU" in _events(model_dir / "tensorboard" / "test")
     assert "mAP@0.5" in report["metrics_history"][0]["metrics"]
     assert (model_dir / "eval-report.json").is_file()
 
@@ -367,7 +384,7 @@ def test_a_substitution_named_with_a_flag_trains_and_is_recorded(data, tmp_path,
     config = _keep_aspect_ratio(tmp_path, data["detection_shapes"])
     named = ["--substitute", "model.ssd.image_resizer", "--substitute", "model.ssd.encode_background_as_zeroes"]
     code, out, err = _run(capsys, "train", "--pipeline-config", config, "--out", tmp_path / "run", "--num-steps", 1,
-                          "--num-examples", 4, "--tensorboard", "--from-scratch", *named, *SMALL)
+                          "--num-examples", 4, "--from-scratch", *named, *SMALL)
     assert code == 0, err
     report = json.loads(out)
     assert report["substitutions"] == ["model.ssd.encode_background_as_zeroes",

@@ -100,9 +100,18 @@ def validate_report():
         ConfigNote("info", "ignored", "eval_config.max_evals", "understood but not used", "125:3")))
 
 
+def export_report():
+    from reports import ExportReport
+
+    return ExportReport(task="detection", source="runs/ssd", checkpoint="runs/ssd/ckpt-600", step=600,
+                        out="exported/ssd", input_type="encoded_image_string_tensor",
+                        outputs=("detection_boxes", "detection_classes", "detection_scores", "num_detections"),
+                        config="runs/ssd/pipeline.config", checked_images=4)
+
+
 # One example per registered kind: a kind added without an example fails test_every_kind_has_an_example.
 EXAMPLES = {"inspect": inspect_report, "map": mapping_report, "convert": convert_report, "zoo": zoo_report,
-            "diff": diff_report, "finetune": finetune_report, "validate": validate_report}
+            "diff": diff_report, "finetune": finetune_report, "validate": validate_report, "export": export_report}
 
 
 def test_every_kind_has_an_example():

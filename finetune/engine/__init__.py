@@ -27,7 +27,7 @@ from ._batches import with_progress
 from ._callbacks import Callback, StopTraining
 from ._errors import EngineConfigError, EngineError, RestoreError, TrainingDivergedError
 from ._freeze import Selection, Stage, select_trainable
-from ._monitor import EarlyStopping
+from ._monitor import EarlyStopping, Summaries
 from ._optim import OptimizerConfig
 from ._options import TrainOptions
 from ._report import BestMetric, EvalRecord, Mismatch, RestoreReport, TrainReport
@@ -50,7 +50,7 @@ _LAZY = {
 
 __all__ = [
     "BestMetric", "Callback", "EarlyStopping", "EngineConfigError", "EngineError", "EvalRecord", "Mismatch",
-    "OptimizerConfig", "RestoreError", "RestoreReport", "Selection", "Stage", "StopTraining", "Task",
+    "OptimizerConfig", "RestoreError", "RestoreReport", "Selection", "Stage", "StopTraining", "Summaries", "Task",
     "TrainOptions", "TrainReport", "TrainingDivergedError", "checkpointed", "select_trainable", "with_progress",
     *_LAZY,
 ]

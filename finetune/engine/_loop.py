@@ -67,7 +67,7 @@ class _Run:
         self.schedule = with_stages(schedule, opts.stages)
         self.train_dataset_fn, self.eval_dataset_fn = train_dataset_fn, eval_dataset_fn
         self.hooks = Hooks(callbacks)
-        self.summaries = Summaries(opts.tensorboard_dir, self.chief)
+        self.summaries = Summaries(opts.tensorboard_dir, self.chief, getattr(self.task, "tensorboard_tag", None))
         self.monitor = Monitor(opts.early_stopping, opts.overfit_window)
         self.eval_step = make_eval_step(self.task) if eval_dataset_fn is not None else None
         self.history, self.restore_report, self.resumed_from = History(), None, None

@@ -83,13 +83,14 @@ class Summaries:
     plugin metadata, so they need no ``tensorboard`` package at training time.
     """
 
-    def __init__(self, directory, enabled: bool):
+    def __init__(self, directory, enabled: bool, tag=None, kinds=("train", "eval")):
+        self.tag = tag or (lambda name: name)  # a task's own names for its tags (the OD API's for SSD)
         self.writers = {}
         if directory and enabled:
             from migrate.tf import tensorflow  # noqa: PLC0415
 
             tf = tensorflow()
-            self.writers = {kind: tf.summary.create_file_writer(f"{directory}/{kind}") for kind in ("train", "eval")}
+            self.writers = {kind: tf.summary.create_file_writer(f"{directory}/{kind}") for kind in kinds}
 
     def scalars(self, kind: str, step: int, values: dict[str, float]) -> None:
         writer = self.writers.get(kind)
@@ -101,7 +102,7 @@ class Summaries:
         metadata = _metadata("scalars", 1)
         with writer.as_default(step=step):
             for name, value in values.items():
-                tf.summary.write(name, tf.constant(value, tf.float32), metadata=metadata)
+                tf.summary.write(self.tag(name), tf.constant(value, tf.float32), metadata=metadata)
 
     def images(self, step: int, name: str, images, max_outputs: int) -> None:
         """``images``: [N, H, W, C] uint8, or floats in [0, 1]; the first ``max_outputs`` become PNGs."""

@@ -7,6 +7,8 @@ Optional extras the engine uses when present:
   at every evaluation;
 * ``images_key``: the batch key holding the images (default ``"images"``,
   then ``"image"``);
+* ``tensorboard_tag(name) -> str``: the TensorBoard tag of a loss
+  (``loss/<part>``) or metric name (the SSD uses the OD API's tags);
 * ``checkpoint_model``: the object checkpoints hold under ``model`` when it
   is not ``model`` itself (the SSD trains a functional graph but is saved in
   the TF2 OD API's structure over the same variables).

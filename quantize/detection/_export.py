@@ -48,12 +48,14 @@ def export_detection_saved_model(task, out_dir, *, model=None, input_type: str =
     from migrate.tf import tensorflow  # noqa: PLC0415
 
     tf = tensorflow()
-    if input_type not in _graph.INPUT_TYPES:
-        raise QuantizeError(f"input_type {input_type!r}: expected one of {', '.join(_graph.INPUT_TYPES)}")
+    from finetune import SERVING_INPUT_TYPES, detection_serving  # noqa: PLC0415
+
+    if input_type not in SERVING_INPUT_TYPES:
+        raise QuantizeError(f"input_type {input_type!r}: expected one of {', '.join(SERVING_INPUT_TYPES)}")
     model = model if model is not None else task.model
     module = tf.Module()
     module.model = model  # tracked: the variables are saved with the module
-    module.serve = _graph.serving_function(model, task.anchors, task.config, _image_size(task), input_type)
+    module.serve = detection_serving(model, task.anchors, task.config, _image_size(task), input_type)
     out = Path(out_dir)
     with output_errors(out), Staging(out, overwrite=overwrite) as staging:
         tf.saved_model.save(module, os.fspath(staging.tmp), signatures={SIGNATURE: module.serve})

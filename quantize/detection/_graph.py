@@ -3,14 +3,8 @@
 Two graphs over the same tf_keras SSD (``images [B, H, W, 3]`` in [-1, 1] ->
 ``box_encodings``, ``class_predictions_with_background``):
 
-* :func:`serving_function`: the OD API exported-model convention.  Images
-  ``[N, h, w, 3]`` in 0..255 (uint8 ``input_tensor``, or float32 for
-  ``float_image_tensor``) are scaled to [0, 1], resized to the model size and
-  mapped to [-1, 1] as in training, then ``finetune.tasks.ssd.postprocess``
-  (score conversion, decoding, per-class NMS, boxes clipped to the unit
-  square) gives ``detection_boxes [N, M, 4]``, ``detection_classes [N, M]``
-  (1-based label-map ids, float32 as the OD API writes them),
-  ``detection_scores [N, M]`` and ``num_detections [N]`` (float32).
+* the SavedModel's ``serving_default``: ``finetune``'s (``detection_serving``,
+  the OD API exported-model convention with its input types).
 * :func:`tflite_function`: the OD API's ``export_tflite_graph_lib_tf2``
   convention.  Input ``images [1, H, W, 3]`` float32 in [-1, 1]
   (``normalized_input_image_tensor``); the score converter runs in the graph
@@ -48,7 +42,6 @@ POSTPROCESS_OP = "TFLite_Detection_PostProcess"
 # drops the last class with exactly 2 interpreter threads (tensorflow/tensorflow#56058)
 NMS_MODES = ("per_class", "fast", "regular")
 OUTPUTS = ("detection_boxes", "detection_classes", "detection_scores", "num_detections")
-INPUT_TYPES = {"image_tensor": "uint8", "float_image_tensor": "float32"}
 
 
 @dataclass(frozen=True)
@@ -95,35 +88,6 @@ def center_size_anchors(anchors: np.ndarray) -> np.ndarray:
     a = np.asarray(anchors, np.float64)
     out = np.stack([(a[:, 0] + a[:, 2]) / 2, (a[:, 1] + a[:, 3]) / 2, a[:, 2] - a[:, 0], a[:, 3] - a[:, 1]], axis=1)
     return out.astype(np.float32)
-
-
-def preprocess(images, image_size):
-    """0..255 images (uint8 or float) of any size -> float32 ``[N, H, W, 3]`` in [-1, 1], as training feeds them."""
-    tf = tensorflow()
-    images = tf.cast(images, tf.float32) * (1.0 / 255.0)  # what convert_image_dtype does for uint8
-    images = tf.image.resize(images, list(image_size))
-    return images * 2.0 - 1.0
-
-
-def serving_function(model, anchors, config, image_size, input_type: str = "image_tensor"):
-    """The ``serving_default`` tf.function (see the module docstring); ``model`` is tracked by the caller."""
-    tf = tensorflow()
-    from finetune.tasks.ssd import postprocess  # noqa: PLC0415
-
-    dtype = getattr(tf, INPUT_TYPES[input_type])
-    anchors = tf.constant(np.asarray(anchors, np.float32))
-
-    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], dtype, name="input_tensor")])
-    def serve(input_tensor):
-        outputs = model(preprocess(input_tensor, image_size), training=False)
-        found = postprocess(outputs["box_encodings"], outputs["class_predictions_with_background"], anchors,
-                            config.postprocess, config.box_coder)
-        return {"detection_boxes": tf.identity(found["boxes"]),
-                "detection_classes": tf.cast(found["classes"], tf.float32),
-                "detection_scores": tf.identity(found["scores"]),
-                "num_detections": tf.cast(found["num_detections"], tf.float32)}
-
-    return serve
 
 
 def tflite_function(model, anchors, config, image_size, nms: str = "per_class", max_detections: int | None = None):

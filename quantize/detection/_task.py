@@ -17,7 +17,7 @@ import numpy as np
 from migrate.tf import tf_keras
 
 from .._errors import QuantizeError
-from . import _evaluate, _export, _graph
+from . import _evaluate, _export
 
 
 def make(source):
@@ -68,8 +68,9 @@ class DetectionQuantizeTask:
     def saved_model_signatures(self, model) -> dict:
         """``serving_default``: uint8 images of any size -> post-processed detections (the OD API's convention).
         The caller must track ``model`` on the module it saves."""
-        return {_export.SIGNATURE: _graph.serving_function(model, self.ssd.anchors, self.ssd.config,
-                                                           self.image_size)}
+        from finetune import detection_serving  # noqa: PLC0415
+
+        return {_export.SIGNATURE: detection_serving(model, self.ssd.anchors, self.ssd.config, self.image_size)}
 
     def evaluate_variant(self, runner, split: str = "test") -> dict:
         return self._score(lambda images: _evaluate.tflite_detections(runner, images), split)

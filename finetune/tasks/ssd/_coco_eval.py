@@ -24,6 +24,24 @@ import numpy as np
 
 _STATS = ("mAP", "mAP@0.5", "mAP@0.75", "mAP_small", "mAP_medium", "mAP_large",
           "AR@1", "AR@10", "AR@100", "AR@100_small", "AR@100_medium", "AR@100_large")
+# the names the OD API's COCO evaluator gives the same statistics (its TensorBoard tags)
+ODAPI_TAGS = dict(zip(_STATS, (
+    "DetectionBoxes_Precision/mAP", "DetectionBoxes_Precision/mAP@.50IOU", "DetectionBoxes_Precision/mAP@.75IOU",
+    "DetectionBoxes_Precision/mAP (small)", "DetectionBoxes_Precision/mAP (medium)",
+    "DetectionBoxes_Precision/mAP (large)", "DetectionBoxes_Recall/AR@1", "DetectionBoxes_Recall/AR@10",
+    "DetectionBoxes_Recall/AR@100", "DetectionBoxes_Recall/AR@100 (small)", "DetectionBoxes_Recall/AR@100 (medium)",
+    "DetectionBoxes_Recall/AR@100 (large)")))
+
+
+def odapi_tag(name: str) -> str:
+    """The OD API's TensorBoard tag for one of ckptkit's SSD metric or loss names (others unchanged)."""
+    if name in ODAPI_TAGS:
+        return ODAPI_TAGS[name]
+    if name.startswith("AP@0.5/"):
+        return f"DetectionBoxes_PerformanceByCategory/mAP@.50IOU/{name.split('/', 1)[1]}"
+    if name.startswith("loss/"):
+        return f"Loss/{name.split('/', 1)[1]}_loss"
+    return name
 
 
 class CocoEvaluator:

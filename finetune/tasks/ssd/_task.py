@@ -6,7 +6,7 @@ import numpy as np
 from migrate.tf import tensorflow
 
 from .._base import split_variables
-from ._coco_eval import CocoEvaluator
+from ._coco_eval import CocoEvaluator, odapi_tag
 from ._losses import ssd_loss
 from ._matcher import assign_targets
 from ._model import SSDConfig, build_ssd
@@ -33,6 +33,8 @@ class SSDTask:
         self.backbone = self.detector.backbone
         self.anchors = self.detector.anchors
         self._anchors = tensorflow().constant(self.anchors)
+
+    tensorboard_tag = staticmethod(odapi_tag)  # TensorBoard tags as the OD API names them (Loss/total_loss, ...)
 
     def forward(self, images, training: bool):
         return self.model(images, training=training)
