@@ -3,14 +3,16 @@
 ``OUT/saved_model`` has ``serving_default`` for one input type
 (:data:`finetune._serving.SERVING_INPUT_TYPES`), ``OUT/checkpoint/ckpt-0``
 the model alone in the layout checkpoints have (the TF2 OD API's, for the
-SSD), ``OUT/pipeline.config`` the config it was built from: the layout OD
+SSD), ``OUT/pipeline.config`` the config it was built from (relative paths
+made absolute, so they still name the same files): the layout OD
 API users hand to serving and to the TFLite tools.  Before ``OUT`` appears,
 the SavedModel is reloaded and must give the exported model's outputs on a
 few images.
 """
 from __future__ import annotations
 
-import shutil
+import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +28,8 @@ from ._validate import problem_lines, substitution_errors, support_findings
 
 SIGNATURE = "serving_default"
 CHECK_IMAGES = 3
+# string settings holding paths: relative ones are made absolute in the written pipeline.config
+_PATH_SETTING = re.compile(r'^(\s*(?:label_map_path|input_path|fine_tune_checkpoint)\s*:\s*)"([^"]*)"', re.M)
 
 
 def export(*, out, trained=None, checkpoint=None, config_path=None, task: str = "detection",
@@ -79,19 +83,7 @@ def _restore(built, config, trained, checkpoint) -> tuple[str, str, int]:
     if trained is not None:
         path, step = _run._restore_trained(built, Path(trained), None, _settings.optimizer_config(config, []))  # noqa: SLF001
         return str(trained), path, step
-    from finetune.engine import checkpointed  # noqa: PLC0415
-    from migrate.tf import tensorflow  # noqa: PLC0415
-
-    tf = tensorflow()
-    prefix = str(checkpoint)
-    try:
-        status = tf.train.Checkpoint(model=checkpointed(built)).restore(prefix)
-        status.expect_partial().assert_existing_objects_matched()
-    except (AssertionError, ValueError, tf.errors.NotFoundError) as e:
-        first = str(e).strip().splitlines()[0][:240] if str(e).strip() else type(e).__name__
-        raise FinetuneError(f"{prefix}: does not restore into the model the config builds ({first}); export the "
-                            "checkpoint with the pipeline.config it was converted or trained with") from None
-    return prefix, prefix, 0
+    return str(checkpoint), _run.restore_model(built, checkpoint), 0
 
 
 def _serving(built, config, task: str, input_type: str):
@@ -117,7 +109,20 @@ def _write(tmp: Path, built, serve, config) -> None:
                                          max_to_keep=1)
     manager.save(checkpoint_number=0)
     if config.source:
-        shutil.copyfile(config.source, tmp / "pipeline.config")
+        source = Path(config.source)
+        (tmp / "pipeline.config").write_text(portable_config(source.read_text(), source.parent))
+
+
+def portable_config(text: str, base: Path) -> str:
+    """``text`` with every relative path setting made absolute against ``base`` (the config's directory), so
+    the copy beside the export still names the same files; everything else is kept as written."""
+    def absolute(match) -> str:
+        value = match[2]
+        if not value or "PATH_TO_BE_CONFIGURED" in value or os.path.isabs(value) or "://" in value:
+            return match[0]
+        return f'{match[1]}"{os.path.normpath(base / value)}"'
+
+    return _PATH_SETTING.sub(absolute, text)
 
 
 def _check(saved_model: Path, serve, input_type: str, image_size) -> int:

@@ -321,6 +321,34 @@ def evaluate(config_path=None, *, model_dir, task: str = "detection", mode: str 
     return result
 
 
+def restore_model(task, checkpoint) -> str:
+    """The model alone from a checkpoint prefix (a conversion, a TF2 zoo or exported ``checkpoint/ckpt-0``), as
+    the OD API's exporter restores one: ``Checkpoint(model=m).restore(p).expect_partial()``, every model
+    variable found."""
+    from finetune.engine import checkpointed  # noqa: PLC0415
+    from migrate.tf import tensorflow  # noqa: PLC0415
+
+    tf = tensorflow()
+    prefix = str(checkpoint)
+    try:
+        status = tf.train.Checkpoint(model=checkpointed(task)).restore(prefix)
+        status.expect_partial().assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.NotFoundError) as e:
+        first = str(e).strip().splitlines()[0][:240] if str(e).strip() else type(e).__name__
+        raise FinetuneError(f"{prefix}: does not restore into the model the config builds ({first}); use the "
+                            "pipeline.config it was converted, trained or exported with") from None
+    return prefix
+
+
+def exported_checkpoint(model_dir: Path) -> str | None:
+    """The checkpoint of a ``ckpt-finetune export`` directory (``saved_model/`` beside ``checkpoint/``)."""
+    from migrate.tf import tensorflow  # noqa: PLC0415
+
+    if not ((model_dir / "saved_model").is_dir() and (model_dir / "checkpoint").is_dir()):
+        return None
+    return tensorflow().train.latest_checkpoint(str(model_dir / "checkpoint"))
+
+
 def _restore_trained(task, model_dir: Path, checkpoint, optimizer_config) -> tuple[str, int]:
     """Load a training checkpoint (model, optimizer, step) into ``task``; EMA weights when it kept them."""
     from finetune.engine import build_optimizer, checkpointed  # noqa: PLC0415

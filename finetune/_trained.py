@@ -28,12 +28,17 @@ class TrainedRun:
 def load_trained(model_dir: str | os.PathLike, *, task: str, config_path=None, test_input_path=None,
                  skip_bad_records: bool = False, seed: int = 0, mode: str = "finetune", **settings) -> TrainedRun:
     """Rebuild the ``task`` run in ``model_dir`` from ``config_path`` and ``settings`` (the pipeline.config
-    overrides, as :func:`finetune.finetune` takes them) and restore its latest training checkpoint.
+    overrides, as :func:`finetune.finetune` takes them) and restore its latest training checkpoint.  An
+    ``export`` directory works too: its ``pipeline.config`` (unless ``config_path``) and ``checkpoint/ckpt-0``.
 
     Every split is checked; a checkpoint that does not fit the model the
     config builds raises :class:`~finetune.FinetuneError`.
     """
     # from_scratch: the run's own checkpoint is restored, so a placeholder fine_tune_checkpoint must not refuse it
+    model_dir = Path(model_dir)
+    exported = _run.exported_checkpoint(model_dir)
+    if exported and config_path is None:
+        config_path = model_dir / "pipeline.config"
     settings = _run.recorded_substitutions(model_dir, settings)
     config = configure(config_path, task=task, **{**settings, "from_scratch": True})
     warnings: list[str] = []
@@ -44,5 +49,8 @@ def load_trained(model_dir: str | os.PathLike, *, task: str, config_path=None, t
                                   test_paths=test_input_path, warnings=warnings)
     run = _run.RunOptions(task, "finetune" if mode == "domain_adversarial" else mode, skip_bad_records, seed)
     built, _ = _run._build_task(run, backbone, ssd, inputs, config)
-    checkpoint, step = _run._restore_trained(built, Path(model_dir), None, optimizer)
+    if exported:
+        checkpoint, step = _run.restore_model(built, exported), 0
+    else:
+        checkpoint, step = _run._restore_trained(built, model_dir, None, optimizer)
     return TrainedRun(built, backbone, inputs, checkpoint, step, warnings)

@@ -48,7 +48,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _source(p) -> None:
     g = p.add_argument_group("the model and its data")
-    g.add_argument("--trained", type=Path, metavar="DIR", help="a ckpt-finetune run: the directory its --out named")
+    g.add_argument("--trained", type=Path, metavar="DIR", help="a ckpt-finetune run (the directory its --out named) or a "
+                   "ckpt-finetune export directory (its pipeline.config and checkpoint/ckpt-0)")
     g.add_argument("--keras-model", type=Path, help="or: a saved tf_keras classifier (.h5 or SavedModel directory)")
     g.add_argument("--task", choices=("classification", "detection"), default="classification")
     g.add_argument("--pipeline-config", type=Path, help="the pipeline.config the run was trained with")
