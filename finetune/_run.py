@@ -191,7 +191,8 @@ def _config_text(config: PipelineConfig) -> tuple[tuple[str, str], ...]:
     out = []
     if config.source and Path(config.source).is_file():
         text = Path(config.source).read_text(errors="replace")
-        out.append(("config/pipeline", f"`{config.source}`\n\n" + "\n".join(f"    {line}" for line in text.splitlines())))
+        indented = "\n".join(f"    {line}" for line in text.splitlines())  # a Markdown code block
+        out.append(("config/pipeline", f"`{config.source}`\n\n{indented}"))
     flags = sorted((path, origin) for path, origin in config.origins.items() if origin.startswith("--"))
     if flags:
         out.append(("config/flags", "\n".join(f"* `{path}` set by `{origin}`" for path, origin in flags)))
