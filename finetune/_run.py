@@ -9,6 +9,7 @@ clipping, validation, checkpoints, resume), the test split, and the report
 """
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -182,7 +183,33 @@ def _report(config, run, model_dir, backbone, inputs, prepared, report, test_nam
         stopped_early=report.stopped_early, stop_reason=getattr(report, "stop_reason", None),
         test_split=test_name, test_metrics=defined_metrics(test_metrics),
         records=_records(inputs), findings=_notes(config), warnings=tuple(warnings) + tuple(report.warnings),
-        checkpoint=report.checkpoint, substitutions=substituted(config))
+        checkpoint=report.checkpoint, substitutions=substituted(config), curves=_curves(model_dir))
+
+
+CURVE_POINTS = 200
+
+
+def _curves(model_dir: Path) -> dict[str, tuple[tuple[int, float | None], ...]]:
+    """The run's losses and learning rate by step (``history.json``, the engine's record), as window means of
+    at most ``CURVE_POINTS`` points each, for the report's plots."""
+    import json  # noqa: PLC0415
+
+    try:
+        history = json.loads((model_dir / "history.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    series = {f"loss/{k}": v for k, v in history.get("losses", {}).items()}
+    series["learning_rate"] = history.get("learning_rates", [])
+    return {name: _window_means(values) for name, values in series.items() if values}
+
+
+def _window_means(values: list) -> tuple[tuple[int, float | None], ...]:
+    width = max(1, -(-len(values) // CURVE_POINTS))
+    out = []
+    for start in range(0, len(values), width):
+        window = [v for v in values[start:start + width] if v is not None and math.isfinite(v)]
+        out.append((min(start + width, len(values)), sum(window) / len(window) if window else None))
+    return tuple(out)
 
 
 def _config_text(config: PipelineConfig) -> tuple[tuple[str, str], ...]:
@@ -271,9 +298,9 @@ def _notes(config: PipelineConfig) -> tuple[ConfigNote, ...]:
 
 
 def write_report(report, stem: Path) -> None:
-    """``stem.json`` and ``stem.md``, each written to a temporary name and renamed: a kill leaves the old
-    report or the new one, never half of one."""
-    for suffix, fmt in ((".json", "json"), (".md", "markdown")):
+    """``stem.json``, ``stem.md`` and ``stem.html`` (with plots), each written to a temporary name and renamed:
+    a kill leaves the old report or the new one, never half of one."""
+    for suffix, fmt in ((".json", "json"), (".md", "markdown"), (".html", "html")):
         path = stem.with_suffix(suffix)
         partial = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         partial.write_text(render(report, fmt) + "\n", errors="backslashreplace")

@@ -108,6 +108,8 @@ class FinetuneReport:
     warnings: tuple[str, ...] = ()
     checkpoint: str | None = None
     substitutions: tuple[str, ...] = ()  # settings replaced by ckptkit's defaults on request (--substitute)
+    # training curves by step (window means, at most CURVE_POINTS each): "loss/<part>" and "learning_rate"
+    curves: dict[str, tuple[tuple[int, float | None], ...]] = field(default_factory=dict)
 
     kind = "finetune"
 

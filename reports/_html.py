@@ -1,7 +1,9 @@
 """Self-contained HTML pages: inline CSS, JS and SVG; nothing is fetched, everything from the data is escaped.
 
 The zoo report gets a full page (totals, charts, breakdowns, a sortable and
-filterable table); every other kind gets its Markdown rendering in a page.
+filterable table); every other kind gets its Markdown rendering as HTML
+(headings, tables, lists), under the plots of :mod:`._report_plots` for the
+fine-tuning, transfer and quantization reports.
 """
 from __future__ import annotations
 
@@ -29,6 +31,10 @@ pre { background: #f6f6f6; padding: 16px; border-radius: 6px; overflow-x: auto; 
 .charts { display: flex; flex-wrap: wrap; gap: 20px; margin-top: 16px; align-items: flex-start; }
 figure { margin: 0; border: 1px solid var(--line); border-radius: 8px; padding: 12px; flex: 1 1 460px; max-width: 760px; }
 svg.chart { width: 100%; height: auto; display: block; }
+figure > svg { width: 100%; height: auto; display: block; }
+.scroll { overflow-x: auto; margin: 0 0 12px; }
+table.data td { overflow-wrap: anywhere; max-width: 520px; }
+table.data tbody tr:nth-child(even) { background: #fafafa; }
 figcaption { font-weight: 600; margin-bottom: 6px; }
 .breakdowns { display: flex; flex-wrap: wrap; gap: 40px; align-items: flex-start; }
 .breakdowns > div { flex: 0 0 auto; } .breakdowns > div.wide { flex: 1 1 420px; }
@@ -129,15 +135,61 @@ def render_html(report) -> str:
     """One self-contained HTML page for any report."""
     if isinstance(report, ZooReport):
         return _page(f"Zoo report: {report.source}", _zoo_body(report))
+    from ._report_plots import figures  # noqa: PLC0415 - matplotlib loads only for the kinds that plot
+
     markdown = render(report, "markdown")
     first, _, rest = markdown.partition("\n")
     title = first.lstrip("# ") or f"{report.kind} report"
-    body = f'<h1>{esc(title)}</h1>\n<p class="paths">{esc(report.kind)} report</p>\n<pre>{esc(rest.strip())}</pre>'
-    if report.kind == "quantize":  # the size-vs-accuracy chart above the tables
-        from ._quantize import size_accuracy_chart  # noqa: PLC0415
-
-        body = body.replace("<pre>", f'<figure>{size_accuracy_chart(report)}</figure>\n<pre>', 1)
+    plots = "".join(f"<figure>{svg}</figure>\n" for svg in figures(report))
+    charts = f'<div class="charts">\n{plots}</div>\n' if plots else ""
+    body = f'<h1>{esc(title)}</h1>\n<p class="paths">{esc(report.kind)} report</p>\n{charts}{markdown_html(rest)}'
     return _page(title, body)
+
+
+def markdown_html(markdown: str) -> str:
+    """The Markdown the renderers write (headings, GitHub tables, lists, indented code, lines) as HTML."""
+    out, blocks = [], _blocks(markdown.strip().splitlines())
+    for kind, lines in blocks:
+        if kind == "heading":
+            out.append(f"<h2>{esc(lines[0].lstrip('#').strip())}</h2>")
+        elif kind == "table":
+            rows = [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in lines]
+            head, body = rows[0], [r for r in rows[2:]]
+            out.append('<div class="scroll"><table class="data"><thead><tr>'
+                       + "".join(f"<th>{esc(c)}</th>" for c in head) + "</tr></thead><tbody>"
+                       + "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>" for r in body)
+                       + "</tbody></table></div>")
+        elif kind == "list":
+            out.append("<ul>" + "".join(f"<li>{esc(line.strip()[2:])}</li>" for line in lines) + "</ul>")
+        elif kind == "code":
+            out.append(f"<pre>{esc(chr(10).join(line[4:] for line in lines))}</pre>")
+        else:
+            out.append("<p>" + "<br>".join(esc(line) for line in lines) + "</p>")
+    return "\n".join(out)
+
+
+def _blocks(lines: list[str]) -> list[tuple[str, list[str]]]:
+    """Consecutive lines grouped by kind: heading, table, list, code or text (blank lines separate)."""
+    def kind_of(line: str) -> str:
+        if line.startswith("#"):
+            return "heading"
+        if line.lstrip().startswith("|"):
+            return "table"
+        if line.lstrip().startswith(("- ", "* ")):
+            return "list"
+        return "code" if line.startswith("    ") else "text"
+
+    blocks: list[tuple[str, list[str]]] = []
+    for line in lines:
+        if not line.strip():
+            blocks.append(("blank", []))
+            continue
+        kind = kind_of(line)
+        if blocks and blocks[-1][0] == kind and kind != "heading":
+            blocks[-1][1].append(line)
+        else:
+            blocks.append((kind, [line]))
+    return [b for b in blocks if b[0] != "blank"]
 
 
 def _page(title: str, body: str) -> str:

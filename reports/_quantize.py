@@ -2,7 +2,7 @@
 
 Drops are in points (100 x the metric fraction) against the float32 variant;
 ratios are variant / float32 (size, gzipped size, median latency per thread
-count).  ``size_accuracy_chart`` draws size against the headline metric.
+count).  The HTML page plots size against the headline metric (``_report_plots``).
 """
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 
 from tabulate import tabulate
 
-from ._charts import PlotFrame, _linear_ticks, _open, esc
 from ._format import human_bytes
 
 
@@ -126,34 +125,3 @@ def quantize_text(r: QuantizeReport, markdown: bool) -> str:
     if r.warnings:
         out += ["", f"{head}Warnings ({len(r.warnings)})"] + [f"- {w}" for w in r.warnings]
     return "\n".join(out)
-
-
-_COLORS = {"float32": "#0072B2", "dynamic": "#56B4E9", "int8": "#009E73", "float16": "#E69F00",
-           "pruned": "#CC79A7", "pruned_int8": "#D55E00", "qat_int8": "#F0E442", "prune_qat_int8": "#000000"}
-
-
-def size_accuracy_chart(r: QuantizeReport, *, width: int = 620, height: int = 360, gzipped: bool = True,
-                        standalone: bool = False) -> str:
-    """Gzipped size in KB (x) against the headline metric (y), one labelled point per variant."""
-    points = [(v.name, (v.gzip_bytes if gzipped else v.size_bytes) / 1024, v.metrics.get(r.metric))
-              for v in r.variants if v.metrics.get(r.metric) is not None]
-    left, right, top, bottom = 62, 18, 30, 48
-    plot_w, plot_h = width - left - right, height - top - bottom
-    x_ticks = _linear_ticks(max((p[1] for p in points), default=0), 6)
-    low = min((p[2] for p in points), default=0.0)
-    y_lo = max(0.0, (int(low * 20) / 20) - 0.05)
-    y_ticks = [y_lo + t for t in _linear_ticks(1.0 - y_lo, 5)]
-    fx = lambda v: left + v / x_ticks[-1] * plot_w  # noqa: E731
-    fy = lambda v: top + plot_h - (v - y_lo) / (y_ticks[-1] - y_lo) * plot_h  # noqa: E731
-    out = [_open(width, height, f"{'Gzipped size' if gzipped else 'Size'} vs {r.metric}", standalone)]
-    frame = PlotFrame(left, top, plot_w, plot_h, height)
-    out += frame.axes(x_ticks, fx, lambda t: f"{t:g}", y_ticks, fy)
-    for name, kb, value in points:
-        x, y = fx(kb), fy(value)
-        out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{_COLORS.get(name, "#555")}" stroke="#333">'
-                   f'<title>{esc(name)}: {kb:.1f} KB, {esc(r.metric)} {value:.4f}</title></circle>'
-                   f'<text x="{x + 7:.1f}" y="{y - 6:.1f}" fill="#333">{esc(name)}</text>')
-    if not points:
-        out.append(frame.empty("no variant with a metric"))
-    out += frame.labels("gzipped size (KB)" if gzipped else "size (KB)", r.metric)
-    return "\n".join(out + ["</svg>"])
