@@ -7,11 +7,17 @@ excluded), (n - 1) / (last - first).  Runs alternate; medians are reported
 with the ratio (target: engine >= 0.9x fit) and the engine's input pipeline
 idle fraction (time waiting in next(iterator) / step time).
 
+``--model ssd``: the demo's SSD (MobileNet v1 0.5, 128x128, the TF2 OD API
+layout) on the ``detection_shapes`` TFRecords through ckptkit's real input
+pipeline (``finetune.data.detection_dataset``: decoding, resizing, box
+padding), with the SSD loss (target assignment, focal or softmax loss, hard
+example mining) in both loops: ``model.fit`` gets it through a ``train_step``.
+
 On a shared machine wall time swings with other load, so the process CPU
 time per step (all threads) is reported too: the work each loop costs,
 which other processes do not inflate.
 
-Usage: python bench/finetune.py [--model mobilenet|tiny] [--steps 150] [--batch 32] [--size 64] [--passes 8]
+Usage: python bench/finetune.py [--model mobilenet|tiny|ssd] [--steps 150] [--batch 32] [--size 64] [--passes 8]
                               [--repeat 4]
 """
 from __future__ import annotations
@@ -48,7 +54,62 @@ class MobileNetTask(TinyClassifier):
 
 
 def build(args):
+    if args.model == "ssd":
+        return ssd_task()
     return MobileNetTask(args.size) if args.model == "mobilenet" else TinyClassifier(CLASSES, args.size)
+
+
+def _shapes() -> Path:
+    import fixtures
+
+    out = Path(os.environ.get("CKPTKIT_FIXTURES") or REPO / ".cache" / "fixtures")
+    return fixtures.build(out, names=["detection_shapes"])["detection_shapes"]
+
+
+def ssd_config():
+    from finetune._configure import configure
+    from finetune._settings import ssd_config as settings
+
+    return settings(configure(_shapes() / "pipeline.config", from_scratch=True), [])
+
+
+def ssd_task():
+    from finetune.tasks import SSDTask
+
+    keras = tf_keras()
+    keras.utils.set_random_seed(0)
+    keras.backend.reset_uids()
+    return SSDTask(ssd_config())
+
+
+def ssd_data(batch: int):
+    """``epoch -> dataset``: the demo's training batches, as ``ckpt-finetune train`` reads them."""
+    from finetune.data import detection_dataset
+
+    shapes = _shapes()
+    data = detection_dataset(str(shapes / "train.record"), shapes / "label_map.pbtxt", batch_size=batch,
+                             image_size=ssd_config().image_size, shuffle_seed=0)
+    return data.dataset_for_epoch
+
+
+def fit_model(task):
+    """A tf_keras model whose ``fit`` runs the task's own forward pass and loss (the SSD's target assignment)."""
+    keras = tf_keras()
+
+    class Fitted(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.task = task
+            self.net = task.model
+
+        def train_step(self, batch):
+            with tensorflow().GradientTape() as tape:
+                losses = task.loss(batch, task.forward(batch["image"], training=True), training=True)
+            variables = self.net.trainable_variables
+            self.optimizer.apply_gradients(zip(tape.gradient(losses["total"], variables), variables))
+            return {"loss": losses["total"]}
+
+    return Fitted()
 
 
 class StepTimes(Callback):
@@ -84,19 +145,26 @@ def fit_run(args, data) -> tuple[float, float]:
             times.append((time.perf_counter(), time.process_time()))
 
     task = build(args)
+    steps = args.steps + args.warmup
+    if args.model == "ssd":  # the same batches the engine reads, epoch after epoch
+        model = fit_model(task)
+        model.compile(keras.optimizers.SGD(0.01, momentum=0.9))
+        batches = data(0).repeat()
+        model.fit(batches, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[Clock()])
+        return rate(times, args.warmup)
     task.model.compile(keras.optimizers.SGD(0.01, momentum=0.9),
                        keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     per_epoch = args.examples * args.passes // args.batch
-    epochs = -(-(args.steps + args.warmup) // per_epoch)
+    epochs = -(-steps // per_epoch)
     pairs = tensorflow().data.Dataset.range(epochs).flat_map(
         lambda e: data(0).map(lambda b: (b["images"], b["labels"])))  # same batches; fit iterates inside its graph
-    task.model.fit(pairs, steps_per_epoch=args.steps + args.warmup, epochs=1, verbose=0, callbacks=[Clock()])
+    task.model.fit(pairs, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[Clock()])
     return rate(times, args.warmup)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", choices=("mobilenet", "tiny"), default="mobilenet")
+    parser.add_argument("--model", choices=("mobilenet", "tiny", "ssd"), default="mobilenet")
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--batch", type=int, default=32)
@@ -105,8 +173,11 @@ def main(argv=None) -> int:
     parser.add_argument("--passes", type=int, default=8, help="passes over the examples per epoch (epoch length)")
     parser.add_argument("--repeat", type=int, default=4)
     args = parser.parse_args(argv)
-    images, labels = synthetic(args.examples, args.size, CLASSES)
-    data = epoch_datasets(images, labels, batch_size=args.batch, passes=args.passes)
+    if args.model == "ssd":
+        data = ssd_data(args.batch)
+    else:
+        images, labels = synthetic(args.examples, args.size, CLASSES)
+        data = epoch_datasets(images, labels, batch_size=args.batch, passes=args.passes)
     engine, fit, idle = [], [], []
     for i in range(args.repeat):  # alternate, and swap who goes first: other load on the machine hits both
         for which in (("engine", "fit") if i % 2 == 0 else ("fit", "engine")):
@@ -119,8 +190,9 @@ def main(argv=None) -> int:
     wall = {name: statistics.median(r[0] for r in runs) for name, runs in (("engine", engine), ("fit", fit))}
     cpu = {name: statistics.median(r[1] for r in runs) for name, runs in (("engine", engine), ("fit", fit))}
     result = {
-        "model": args.model, "input": [args.size, args.size, 3], "batch": args.batch, "steps": args.steps,
-        "steps_per_epoch": args.examples * args.passes // args.batch, "repeat": args.repeat,
+        "model": args.model, "batch": args.batch, "steps": args.steps, "repeat": args.repeat,
+        "input": [*ssd_config().image_size, 3] if args.model == "ssd" else [args.size, args.size, 3],
+        "steps_per_epoch": None if args.model == "ssd" else args.examples * args.passes // args.batch,
         "engine_steps_per_sec": round(wall["engine"], 2),
         "fit_steps_per_sec": round(wall["fit"], 2),
         "ratio_engine_over_fit": round(wall["engine"] / wall["fit"], 3),
