@@ -71,6 +71,25 @@ def bar_chart(values: dict[str, float | None], title: str, ylabel: str) -> str:
         return _svg(figure)
 
 
+def grouped_bars(groups: dict[str, dict[str, float | None]], title: str, ylabel: str) -> str:
+    """Bars by category, one colour per group (``group -> {category: value}``), side by side."""
+    import matplotlib  # noqa: PLC0415
+
+    categories = sorted({c for values in groups.values() for c in values})
+    width = 0.8 / max(1, len(groups))
+    with matplotlib.rc_context(_STYLE):
+        figure = _figure(max(6.4, 0.9 * len(categories) + 2.0))
+        axes = figure.add_subplot()
+        for i, ((group, values), color) in enumerate(zip(groups.items(), COLORS * 4)):
+            heights = [values.get(c) if values.get(c) is not None else 0.0 for c in categories]
+            axes.bar([k + (i - (len(groups) - 1) / 2) * width for k in range(len(categories))], heights, width,
+                     label=group, color=color)
+        axes.set_xticks(range(len(categories)), categories, rotation=30 if len(categories) > 6 else 0)
+        axes.set(title=title, ylabel=ylabel)
+        axes.legend(frameon=False)
+        return _svg(figure)
+
+
 def labelled_scatter(points: list[tuple[str, float, float]], title: str, xlabel: str, ylabel: str) -> str:
     """One point per ``(label, x, y)``, each in its own colour with a legend (labels never overlap), the y
     axis fitted to the values with a margin, not fixed at 0 to 1."""

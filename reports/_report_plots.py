@@ -1,7 +1,7 @@
 """Which plots each report's HTML page shows (the data comes from the typed report; matplotlib draws it)."""
 from __future__ import annotations
 
-from ._plots import bar_chart, labelled_scatter, line_chart
+from ._plots import bar_chart, grouped_bars, labelled_scatter, line_chart
 
 
 def figures(report) -> list[str]:
@@ -32,15 +32,28 @@ def _finetune(r) -> list[str]:
 
 
 def _transfer(r) -> list[str]:
-    runs = {"fine-tuned (converted checkpoint)": r.finetuned.validation, "random initialisation": r.random.validation}
+    names = {"fine-tuned (converted checkpoint)": r.finetuned, "random initialisation": r.random}
     out = []
-    if any(runs.values()):
-        out.append(line_chart({k: list(v) for k, v in runs.items()}, f"Validation {r.metric}", "step", r.metric))
+    if any(run.training_loss for run in names.values()):
+        out.append(line_chart({k: list(run.training_loss) for k, run in names.items()}, "Training loss (total)",
+                              "step", "loss"))
+    if any(run.validation for run in names.values()):
+        out.append(line_chart({k: list(run.validation) for k, run in names.items()}, f"Validation {r.metric}",
+                              "step", r.metric))
     out.append(bar_chart({"fine-tuned": r.finetuned.test_metric, "random": r.random.test_metric},
                          f"Test {r.metric} ({r.test_split})", r.metric))
+    if r.finetuned.per_class or r.random.per_class:
+        out.append(grouped_bars({k: run.per_class for k, run in names.items()}, f"AP@0.5 per class ({r.test_split})",
+                                "AP@0.5"))
     return out
 
 
 def _quantize(r) -> list[str]:
-    points = [(v.name, v.gzip_bytes / 1024, v.metrics.get(r.metric)) for v in r.variants]
-    return [labelled_scatter(points, f"Gzipped size vs {r.metric}", "gzipped size (KB)", r.metric)]
+    sizes = [(v.name, v.gzip_bytes / 1024, v.metrics.get(r.metric)) for v in r.variants]
+    out = [labelled_scatter(sizes, f"Gzipped size vs {r.metric}", "gzipped size (KB)", r.metric)]
+    latency = [(v.name, stat.median_ms, v.metrics.get(r.metric)) for v in r.variants for stat in v.latency[:1]]
+    if latency:
+        threads = r.variants[0].latency[0].threads
+        out.append(labelled_scatter(latency, f"Latency vs {r.metric}", f"median latency, {threads} thread(s) (ms)",
+                                    r.metric))
+    return out

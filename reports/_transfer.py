@@ -27,14 +27,18 @@ class TransferRun:
     steps_per_sec: float
     validation: tuple[tuple[int, float | None], ...] = ()
     restored: int = 0
+    training_loss: tuple[tuple[int, float | None], ...] = ()  # total loss by step (the run's curve)
+    per_class: dict[str, float | None] = field(default_factory=dict)  # test AP@0.5 by class (detection)
 
     @classmethod
     def of(cls, name: str, report: FinetuneReport, metric: str) -> TransferRun:
         best = report.best_metric
         curve = tuple((m.step, m.metrics.get(metric)) for m in report.metrics_history)
-        return cls(name, report.model_dir, report.test_metrics.get(metric), best.value if best else None,
-                   best.step if best else None, report.train_seconds, report.steps_per_sec, curve,
-                   report.restore.restored if report.restore else 0)
+        per_class = {k.split("/", 1)[1]: v for k, v in report.test_metrics.items() if k.startswith("AP@0.5/")}
+        return cls(name, report.model_dir, report.test_metrics.get(metric),
+                   best.value if best else None, best.step if best else None, report.train_seconds,
+                   report.steps_per_sec, curve, report.restore.restored if report.restore else 0,
+                   tuple(report.curves.get("loss/total", ())), per_class)
 
 
 @dataclass(frozen=True)

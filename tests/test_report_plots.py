@@ -4,7 +4,10 @@ from __future__ import annotations
 import dataclasses
 import re
 
+import pytest
+
 from reports import render
+from test_reports_html import _chromium, chromium_path
 
 
 def _finetune():
@@ -40,31 +43,81 @@ def test_the_same_report_renders_the_same_page():
     assert render(_finetune(), "html") == render(_finetune(), "html")
 
 
-def test_the_transfer_page_puts_both_runs_on_one_validation_plot():
+def _transfer():
     from reports import TransferReport, TransferRun
 
-    runs = [TransferRun(name, f"runs/{name}", test, best, 600, 200.0, 2.5, ((150, a), (300, b), (600, test)))
+    runs = [TransferRun(name, f"runs/{name}", test, best, 600, 200.0, 2.5, ((150, a), (300, b), (600, test)), 0,
+                        ((100, 9.0 - a * 10), (300, 6.0), (600, 4.0 - a)), {"circle": a, "square": b, "triangle": test})
             for name, test, best, a, b in (("finetuned", 0.16, 0.17, 0.05, 0.12), ("random", 0.11, 0.12, 0.01, 0.07))]
-    report = TransferReport("pipeline.config", "legacy/model.ckpt", "detection", "mAP@0.5", "test", 600, 16, *runs)
-    svgs = _svgs(render(report, "html"))
+    return TransferReport("pipeline.config", "legacy/model.ckpt", "detection", "mAP@0.5", "test", 600, 16, *runs)
+
+
+def _quantize():
+    from reports import LatencyStat, QuantizeReport, VariantResult
+
+    def variant(name, value, kb, ms):
+        return VariantResult(name, name, f"{name}.tflite", {"mAP@0.5": value}, None, kb * 1024, kb * 1024, None,
+                             None, 0.0, (LatencyStat(1, 50, ms, ms * 1.1, ms),))
+
+    return QuantizeReport("detection", "mAP@0.5", "out/quantize", "test", 100, "litert",
+                          (variant("float32", 0.1091, 5200, 1.5), variant("int8", 0.1055, 1400, 0.78),
+                           variant("float16", 0.1089, 2500, 1.46), variant("dynamic", 0.1049, 1400, 1.6)))
+
+
+def test_the_transfer_page_puts_both_runs_on_one_validation_plot():
+    svgs = _svgs(render(_transfer(), "html"))
+    assert len(svgs) == 4  # training loss, validation, test metric, per-class AP of both runs
     validation = next(svg for svg in svgs if "Validation mAP@0.5" in svg)
     assert "fine-tuned (converted checkpoint)" in validation and "random initialisation" in validation
 
 
 def test_the_quantize_chart_fits_its_y_axis_to_the_values_and_names_every_variant():
-    from reports import QuantizeReport, VariantResult
-
-    def variant(name, value, kb):
-        return VariantResult(name, name, f"{name}.tflite", {"mAP@0.5": value}, None, kb * 1024, kb * 1024, None,
-                             None, 0.0)
-
-    report = QuantizeReport("detection", "mAP@0.5", "out/quantize", "test", 100, "litert",
-                            (variant("float32", 0.1091, 5200), variant("int8", 0.1055, 1400),
-                             variant("float16", 0.1089, 2500), variant("dynamic", 0.1049, 1400)))
-    page = render(report, "html")
-    [svg] = _svgs(page)
+    page = render(_quantize(), "html")
+    svg, latency = _svgs(page)
+    assert "Latency vs mAP@0.5" in latency
     ticks = [float(t) for t in re.findall(r">(0\.\d+)<", svg)]
     assert ticks and max(ticks) < 0.2  # fitted to 0.10-0.11, not fixed at 0 to 1
     for label in ("float32: 0.1091", "int8: 0.1055", "float16: 0.1089", "dynamic: 0.1049"):
         assert label in svg  # a legend entry each: labels of near points cannot overlap
     assert '<table class="data">' in page and "<pre>" not in page
+
+
+# In a browser: what a reader sees.  The script measures the laid-out page: no horizontal overflow, every
+# plot's text inside its figure, and no two text boxes of a plot on top of each other.
+CHECK = """<script>
+(function () {
+  const problems = [];
+  if (document.documentElement.scrollWidth > window.innerWidth + 1) problems.push("page overflows");
+  document.querySelectorAll("figure").forEach(function (fig, i) {
+    const box = fig.getBoundingClientRect();
+    const texts = Array.from(fig.querySelectorAll("svg text")).map(function (t) { return t.getBoundingClientRect(); })
+      .filter(function (r) { return r.width > 0; });
+    texts.forEach(function (r) { if (r.left < box.left - 1 || r.right > box.right + 1) problems.push("figure " + i + ": text outside"); });
+    for (let a = 0; a < texts.length; a++) for (let b = a + 1; b < texts.length; b++) {
+      const p = texts[a], q = texts[b];
+      if (p.left < q.right - 1 && q.left < p.right - 1 && p.top < q.bottom - 1 && q.top < p.bottom - 1)
+        problems.push("figure " + i + ": text overlaps");
+    }
+  });
+  document.body.setAttribute("data-check", problems.length ? problems.join("; ") : "ok");
+})();
+</script>"""
+
+
+@pytest.mark.parametrize("kind", ["finetune", "transfer", "quantize"])
+def test_each_page_in_chromium_has_no_overflow_and_no_overlapping_labels(kind, tmp_path):
+    chromium = chromium_path()
+    report = {"finetune": _finetune, "transfer": _transfer, "quantize": _quantize}[kind]()
+    page = tmp_path / f"{kind}-report.html"
+    page.write_text(render(report, "html").replace("</body>", CHECK + "</body>"), encoding="utf-8")
+    dom = _chromium(chromium, tmp_path, "--virtual-time-budget=5000", "--dump-dom", page.as_uri()).stdout.decode()
+    assert "<svg" in dom and 'data-check="ok"' in dom, re.search(r'data-check="([^"]*)"', dom)
+
+
+def test_the_browser_check_catches_overlapping_labels(tmp_path):
+    chromium = chromium_path()
+    page = tmp_path / "overlap.html"
+    page.write_text('<!DOCTYPE html><html><body><figure><svg width="200" height="80"><text x="10" y="20">label one'
+                    '</text><text x="14" y="24">label two</text></svg></figure>' + CHECK + "</body></html>")
+    dom = _chromium(chromium, tmp_path, "--virtual-time-budget=5000", "--dump-dom", page.as_uri()).stdout.decode()
+    assert 'data-check="figure 0: text overlaps"' in dom
