@@ -27,6 +27,7 @@ from ._discover import ZooItem, discover
 from ._manifest import read_manifest
 from ._paths import inside, output_names
 from ._state import ZooLock, ZooState, fingerprint, remove_stale_temporaries
+from ._threads import worker_threads
 from ._worker import convert_item
 
 REPORT = "zoo-report"
@@ -82,7 +83,7 @@ def _run(todo, rows, state: ZooState, out: Path, jobs: int, bar) -> None:
     if not todo:
         return
     context = multiprocessing.get_context("spawn")  # workers import TensorFlow; the parent must not fork it
-    with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=context) as pool:
+    with worker_threads(jobs), ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=context) as pool:
         futures = {pool.submit(convert_item, str(item.source), str(inside(out, name)), item.options or {}):
                    (item, name, print_) for item, name, print_ in todo}
         pending = set(futures)

@@ -1,0 +1,56 @@
+"""Zoo workers size their thread pools to their share of the machine, and generic work never starts TensorFlow."""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from migrate._zoo._threads import threads_per_worker, worker_threads
+
+REPO = Path(__file__).resolve().parent.parent
+NAMES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+         "MKL_NUM_THREADS")
+
+
+@pytest.mark.parametrize("jobs,available,expected", [(1, 2, 2), (2, 2, 1), (4, 2, 1), (3, 8, 2), (0, 4, 4)])
+def test_each_worker_gets_cores_over_jobs_and_at_least_one(jobs, available, expected):
+    assert threads_per_worker(jobs, available) == expected
+
+
+def _environment(_=None) -> dict:
+    return {name: os.environ.get(name) for name in NAMES}
+
+
+def _converts_without_tensorflow(source: str, output: str) -> tuple[str, bool]:
+    from migrate._zoo._worker import convert_item
+
+    row = convert_item(source, output, {"target": "generic"})
+    return row["status"], "tensorflow" in sys.modules
+
+
+def test_spawned_workers_inherit_their_share_and_the_parent_is_left_as_it_was(monkeypatch):
+    for name in NAMES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's own setting wins
+    context = multiprocessing.get_context("spawn")
+    with worker_threads(2) as share, ProcessPoolExecutor(1, mp_context=context) as pool:
+        seen = pool.submit(_environment).result()
+    assert share == threads_per_worker(2)
+    assert seen["TF_NUM_INTRAOP_THREADS"] == seen["OPENBLAS_NUM_THREADS"] == seen["MKL_NUM_THREADS"] == str(share)
+    assert seen["OMP_NUM_THREADS"] == "3" and seen["TF_NUM_INTEROP_THREADS"] in ("1", "2")
+    assert _environment() == {**dict.fromkeys(NAMES), "OMP_NUM_THREADS": "3"}  # nothing left behind
+
+
+def test_a_generic_conversion_in_a_worker_never_imports_tensorflow(tmp_path):
+    import fixtures
+
+    out = Path(os.environ.get("CKPTKIT_FIXTURES") or REPO / ".cache" / "fixtures")
+    source = fixtures.build(out, names=["bert_tiny"])["bert_tiny"]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=context) as pool:
+        status, imported = pool.submit(_converts_without_tensorflow, str(source), str(tmp_path / "out")).result()
+    assert status == "converted" and not imported
