@@ -9,7 +9,7 @@ idle fraction (time waiting in next(iterator) / step time).
 
 ``--model ssd``: the demo's SSD (MobileNet v1 0.5, 128x128, the TF2 OD API
 layout) on the ``detection_shapes`` TFRecords through ckptkit's real input
-pipeline (``finetune.data.detection_dataset``: decoding, resizing, box
+pipeline (decoding, the config's data augmentation, resizing, box
 padding), with the SSD loss (target assignment, focal or softmax loss, hard
 example mining) in both loops: ``model.fit`` gets it through a ``train_step``.
 
@@ -83,13 +83,14 @@ def ssd_task():
 
 
 def ssd_data(batch: int):
-    """``epoch -> dataset``: the demo's training batches, as ``ckpt-finetune train`` reads them."""
-    from finetune.data import detection_dataset
+    """``epoch -> dataset``: the demo's training batches as ``ckpt-finetune train`` reads them (the config's
+    data augmentation included)."""
+    from finetune import _inputs
+    from finetune._configure import configure
+    from finetune._settings import backbone_of
 
-    shapes = _shapes()
-    data = detection_dataset(str(shapes / "train.record"), shapes / "label_map.pbtxt", batch_size=batch,
-                             image_size=ssd_config().image_size, shuffle_seed=0)
-    return data.dataset_for_epoch
+    config = configure(_shapes() / "pipeline.config", from_scratch=True, batch_size=batch)
+    return _inputs.build_inputs(config, "detection", backbone_of(config), warnings=[]).train.dataset_for_epoch
 
 
 def fit_model(task):

@@ -1,9 +1,11 @@
-"""Building the task a run trains: the backbone the converter produces, and the task on top of it.
+"""Building the task a run trains.
 
-The backbone is what ``ckpt-migrate convert --target auto`` builds for a
-MobileNet checkpoint: ``tf_keras.applications.MobileNet`` / ``MobileNetV2``
-without its top, at the config's depth multiplier and image size, so the
-converted checkpoint restores into it by name and shape.
+Classification: the backbone ``ckpt-migrate convert --target keras:MobileNet[V2]``
+builds (``tf_keras.applications.MobileNet`` / ``MobileNetV2`` without its top,
+at the config's depth multiplier and image size), so a converted checkpoint
+restores into it by name and shape, and the head on top.  Detection: the SSD
+in the TF2 OD API's layout (:mod:`finetune.tasks.ssd`), which builds its own
+backbone.
 """
 from __future__ import annotations
 
