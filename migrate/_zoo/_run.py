@@ -62,12 +62,14 @@ def run_zoo(source_dir, output_dir, *, jobs: int | None = None, manifest=None, s
 
 
 def _plan(items: list[ZooItem], names, state: ZooState):
-    """Rows settled before any worker starts (reused, unreadable) and the items left to convert."""
-    rows, todo = {}, []
+    """Rows settled before any worker starts (reused, unreadable) and the items left to convert, largest
+    first: the longest conversions start early instead of running alone at the end."""
+    rows, todo, sizes = {}, [], {}
     for item in items:
         try:
             with open_checkpoint(item.source) as reader:
                 print_ = fingerprint(reader.files())
+                sizes[item.rel] = sum(Path(f).stat().st_size for f in reader.files())
         except (CkptkitError, OSError) as e:  # unreadable: report it without a worker
             _settle(ZooRow(item.rel, None, "failed", reason=str(e), reason_kind=type(e).__name__), "", rows, state)
             continue
@@ -76,7 +78,7 @@ def _plan(items: list[ZooItem], names, state: ZooState):
             rows[item.rel] = ZooRow(**_fields(previous)).reused()
         else:
             todo.append((item, names[item.rel], print_))
-    return rows, todo
+    return rows, sorted(todo, key=lambda entry: -sizes.get(entry[0].rel, 0))
 
 
 def _run(todo, rows, state: ZooState, out: Path, jobs: int, bar) -> None:
