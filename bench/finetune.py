@@ -67,8 +67,8 @@ def _shapes() -> Path:
 
 
 def ssd_config():
-    from finetune._configure import configure
-    from finetune._settings import ssd_config as settings
+    from finetune import configure
+    from finetune import ssd_config as settings
 
     return settings(configure(_shapes() / "pipeline.config", from_scratch=True), [])
 
@@ -85,12 +85,10 @@ def ssd_task():
 def ssd_data(batch: int):
     """``epoch -> dataset``: the demo's training batches as ``ckpt-finetune train`` reads them (the config's
     data augmentation included)."""
-    from finetune import _inputs
-    from finetune._configure import configure
-    from finetune._settings import backbone_of
+    from finetune import backbone_of, build_inputs, configure
 
     config = configure(_shapes() / "pipeline.config", from_scratch=True, batch_size=batch)
-    return _inputs.build_inputs(config, "detection", backbone_of(config), warnings=[]).train.dataset_for_epoch
+    return build_inputs(config, "detection", backbone_of(config), warnings=[]).train.dataset_for_epoch
 
 
 def fit_model(task):

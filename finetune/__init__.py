@@ -24,6 +24,10 @@ _LAZY = {
     "compare_transfer": "._transfer",
     "TransferReport": "reports",
     "load_trained": "._trained",
+    "configure": "._configure",
+    "backbone_of": "._settings",
+    "ssd_config": "._settings",
+    "build_inputs": "._inputs",
     "export": "._export",
     "ExportReport": "reports",
     "detection_serving": "._serving",
@@ -33,7 +37,8 @@ _LAZY = {
 }
 
 __all__ = ["SERVING_INPUT_TYPES", "ExportReport", "FinetuneError", "FinetuneReport", "RunOptions", "TrainedRun", "TransferReport",
-           "classification_serving", "compare_transfer", "detection_serving", "evaluate", "export", "finetune",
+           "backbone_of", "build_inputs", "classification_serving", "compare_transfer", "configure",
+           "detection_serving", "evaluate", "export", "finetune", "ssd_config",
            "load_trained",
            "validate", "ValidateReport"]
 

@@ -39,5 +39,6 @@ from ._quantize import LatencyStat, LayerSparsityRow, QuantizeReport, VariantRes
 
 __all__ += ["LatencyStat", "LayerSparsityRow", "QuantizeReport", "VariantResult"]
 from ._format import human_bytes, human_count  # noqa: E402
+from ._mplcache import private_matplotlib_cache  # noqa: E402
 
-__all__ += ["human_bytes", "human_count"]
+__all__ += ["human_bytes", "human_count", "private_matplotlib_cache"]

@@ -10,19 +10,30 @@ import io
 import math
 import re
 
+from ._mplcache import private_matplotlib_cache
+
 COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")  # Okabe-Ito
 _STYLE = {"svg.fonttype": "none", "svg.hashsalt": "ckptkit", "font.size": 10, "axes.spines.top": False,
           "axes.spines.right": False, "axes.grid": True, "grid.color": "#e4e4e4"}
 
 
+def _matplotlib():
+    """matplotlib, its cache kept out of the user's home (:mod:`._mplcache`)."""
+    private_matplotlib_cache()
+    import matplotlib  # noqa: PLC0415 - loads only for HTML pages
+
+    return matplotlib
+
+
 def _figure(width: float = 6.4, height: float = 3.4):
-    from matplotlib.figure import Figure  # noqa: PLC0415 - matplotlib loads only for HTML pages
+    _matplotlib()
+    from matplotlib.figure import Figure  # noqa: PLC0415
 
     return Figure(figsize=(width, height), layout="constrained")
 
 
 def _svg(figure) -> str:
-    import matplotlib  # noqa: PLC0415
+    matplotlib = _matplotlib()
 
     buffer = io.StringIO()
     with matplotlib.rc_context(_STYLE):
@@ -38,7 +49,7 @@ def _finite(points) -> list[tuple[float, float]]:
 
 def line_chart(series: dict[str, list], title: str, xlabel: str, ylabel: str) -> str:
     """One line per ``series`` entry (``label -> [(x, y), ...]``), the y axis fitted to the data."""
-    import matplotlib  # noqa: PLC0415
+    matplotlib = _matplotlib()
 
     with matplotlib.rc_context(_STYLE):
         figure = _figure()
@@ -57,7 +68,7 @@ def line_chart(series: dict[str, list], title: str, xlabel: str, ylabel: str) ->
 
 def bar_chart(values: dict[str, float | None], title: str, ylabel: str) -> str:
     """One bar per label, its value written on it."""
-    import matplotlib  # noqa: PLC0415
+    matplotlib = _matplotlib()
 
     shown = {k: v for k, v in values.items() if v is not None and math.isfinite(v)}
     with matplotlib.rc_context(_STYLE):
@@ -73,7 +84,7 @@ def bar_chart(values: dict[str, float | None], title: str, ylabel: str) -> str:
 
 def grouped_bars(groups: dict[str, dict[str, float | None]], title: str, ylabel: str) -> str:
     """Bars by category, one colour per group (``group -> {category: value}``), side by side."""
-    import matplotlib  # noqa: PLC0415
+    matplotlib = _matplotlib()
 
     categories = sorted({c for values in groups.values() for c in values})
     width = 0.8 / max(1, len(groups))
@@ -93,7 +104,7 @@ def grouped_bars(groups: dict[str, dict[str, float | None]], title: str, ylabel:
 def labelled_scatter(points: list[tuple[str, float, float]], title: str, xlabel: str, ylabel: str) -> str:
     """One point per ``(label, x, y)``, each in its own colour with a legend (labels never overlap), the y
     axis fitted to the values with a margin, not fixed at 0 to 1."""
-    import matplotlib  # noqa: PLC0415
+    matplotlib = _matplotlib()
 
     points = [(label, x, y) for label, x, y in points if y is not None and math.isfinite(y)]
     with matplotlib.rc_context(_STYLE):

@@ -228,7 +228,7 @@ def test_report_round_trips_and_renders_with_a_chart(pipeline):
     markdown = render(report, "markdown")
     assert "| prune_qat_int8" in markdown and "Measured sparsity per layer: pruned" in markdown
     page = render(report, "html")
-    assert page.count("<svg") == 1 and "gzipped size (KB)" in page and "int8" in page
+    assert page.count("<svg") == 2 and "gzipped size (KB)" in page and "int8" in page  # size and latency charts
 
 
 def test_qat_lists_unsupported_layers_and_strict_refuses(tiny):

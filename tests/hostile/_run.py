@@ -25,6 +25,9 @@ from pathlib import Path
 
 TIME_LIMIT = 30.0  # seconds per command
 MEMORY_LIMIT = 2 << 30  # RLIMIT_AS per command (address space, so also a bound on what a header can make us allocate)
+# ckpt-quantize maps TensorFlow, LiteRT and tf_keras (which loads Pillow, now installed for matplotlib) before it
+# reads any input: about 2 GB of address space; its resident memory stays far below MEMORY_LIMIT (asserted)
+ADDRESS_SPACE = {"quantize": 3 << 30}
 PROGRAMS = {"ckpt-migrate": "migrate.cli", "ckpt-report": "reports.cli", "ckpt-finetune": "finetune.cli",
             "ckpt-quantize": "quantize.cli"}
 KERAS_CONFIG = ".keras/keras.json"  # tf_keras writes it into HOME at import time; not ckptkit's doing

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from ._run import MEMORY_LIMIT, TIME_LIMIT, Sandbox, changes, outside_writes, run, snapshot
+from ._run import ADDRESS_SPACE, MEMORY_LIMIT, TIME_LIMIT, Sandbox, changes, outside_writes, run, snapshot
 from .corpus import CASES
 
 INTERNAL_ERROR = re.compile(r"unexpected \w+: .*report it")
@@ -33,7 +33,7 @@ def test_case(name, zoo, tmp_path, measure):
     c.prepare(box, zoo)
     before, out_before = snapshot(box.root, skip=(box.out,)), snapshot(box.out)
 
-    result = run(c.argv(box), box)
+    result = run(c.argv(box), box, memory=ADDRESS_SPACE.get(c.family, MEMORY_LIMIT))
     measure(name, result)
 
     assert not result.timed_out, f"{c.command}: still running after {TIME_LIMIT:.0f} s (a hang)"
