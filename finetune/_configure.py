@@ -53,6 +53,11 @@ def configure(config_path=None, *, task: str = "detection", training: bool = Tru
     return config
 
 
+def set_by_flags(config: PipelineConfig) -> list[tuple[str, str]]:
+    """``(setting, flag)`` for each pipeline.config setting a flag replaced, sorted."""
+    return sorted((path, origin) for path, origin in config.origins.items() if origin.startswith("--"))
+
+
 def _from_flags(task: str, flags: dict, training: bool) -> PipelineConfig:
     needed = ("train_input_path", "label_map_path", "num_steps") if training else ("label_map_path",)
     missing = [f"--{k.replace('_', '-')}" for k in needed if flags.get(k) is None]

@@ -21,7 +21,7 @@ from migrate.staging import Staging, output_errors
 from reports import ExportReport
 
 from . import _model, _run, _settings
-from ._configure import configure
+from ._configure import configure, set_by_flags
 from ._errors import FinetuneError
 from ._serving import SERVING_INPUT_TYPES, classification_serving, detection_serving
 from ._validate import problem_lines, substitution_errors, support_findings
@@ -45,9 +45,10 @@ def export(*, out, trained=None, checkpoint=None, config_path=None, task: str = 
         settings = _run.recorded_substitutions(trained, settings)
     config = configure(config_path, task=task, training=False, check=False, **settings)
     _refuse_unbuildable(config, task)
-    built = _build(config, task, seed)
+    label_map = None if task == "detection" else _label_map(config)
+    built = _build(config, task, label_map, seed)
     source, path, step = _restore(built, config, trained, checkpoint)
-    serve = _serving(built, config, task, input_type)
+    serve = _serving(built, config, label_map, input_type)
     out = Path(out)
     with output_errors(out), Staging(out, overwrite=overwrite) as staging:
         _write(staging.tmp, built, serve, config)
@@ -64,15 +65,18 @@ def _refuse_unbuildable(config, task: str) -> None:
         raise FinetuneError(problem_lines(problems, "exporting"))
 
 
-def _build(config, task: str, seed: int):
+def _label_map(config):
+    from finetune.data import load_label_map  # noqa: PLC0415
+
+    return load_label_map(config.path("train_input_reader.label_map_path"))
+
+
+def _build(config, task: str, label_map, seed: int):
     from finetune.engine import choose_strategy  # noqa: PLC0415
 
     with choose_strategy().scope():
         if task == "detection":
             return _model.build_detection(_settings.ssd_config(config, []), None, seed)
-        from finetune.data import load_label_map  # noqa: PLC0415
-
-        label_map = load_label_map(config.path("train_input_reader.label_map_path"))
         return _model.build_classification(_settings.backbone_of(config), label_map, "finetune", total_steps=1,
                                            freeze_batchnorm=config.model.freeze_batchnorm, seed=seed)
 
@@ -86,14 +90,11 @@ def _restore(built, config, trained, checkpoint) -> tuple[str, str, int]:
     return str(checkpoint), _run.restore_model(built, checkpoint), 0
 
 
-def _serving(built, config, task: str, input_type: str):
+def _serving(built, config, label_map, input_type: str):
     size = _settings.backbone_of(config).image_size
-    if task == "detection":
+    if label_map is None:  # detection
         return detection_serving(built.model, built.anchors, built.config, size, input_type)
-    from finetune.data import load_label_map  # noqa: PLC0415
-
-    ids = load_label_map(config.path("train_input_reader.label_map_path")).ids
-    return classification_serving(built.model, ids, size, input_type)
+    return classification_serving(built.model, label_map.ids, size, input_type)
 
 
 def _write(tmp: Path, built, serve, config) -> None:
@@ -160,7 +161,7 @@ def sample_inputs(input_type: str, image_size, count: int):
 
 
 def _warnings(config) -> tuple[str, ...]:
-    flags = sorted(origin for origin in set(config.origins.values()) if origin.startswith("--"))
+    flags = sorted({flag for _, flag in set_by_flags(config)})
     out = []
     if not config.source:
         out.append("no pipeline.config: every setting came from flags, so none was written beside the model")

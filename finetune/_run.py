@@ -9,6 +9,7 @@ clipping, validation, checkpoints, resume), the test split, and the report
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -21,7 +22,7 @@ from reports import (
 )
 
 from . import _checkpoint, _inputs, _model, _settings
-from ._configure import configure
+from ._configure import configure, set_by_flags
 from ._errors import FinetuneError
 from ._validate import substituted
 from .engine import with_progress
@@ -192,8 +193,6 @@ CURVE_POINTS = 200
 def _curves(model_dir: Path) -> dict[str, tuple[tuple[int, float | None], ...]]:
     """The run's losses and learning rate by step (``history.json``, the engine's record), as window means of
     at most ``CURVE_POINTS`` points each, for the report's plots."""
-    import json  # noqa: PLC0415
-
     try:
         history = json.loads((model_dir / "history.json").read_text())
     except (OSError, ValueError):
@@ -220,7 +219,7 @@ def _config_text(config: PipelineConfig) -> tuple[tuple[str, str], ...]:
         text = Path(config.source).read_text(errors="replace")
         indented = "\n".join(f"    {line}" for line in text.splitlines())  # a Markdown code block
         out.append(("config/pipeline", f"`{config.source}`\n\n{indented}"))
-    flags = sorted((path, origin) for path, origin in config.origins.items() if origin.startswith("--"))
+    flags = set_by_flags(config)
     if flags:
         out.append(("config/flags", "\n".join(f"* `{path}` set by `{origin}`" for path, origin in flags)))
     return tuple(out)

@@ -14,8 +14,6 @@ import functools
 import os
 import sys
 
-from reports import private_matplotlib_cache
-
 
 @functools.lru_cache(maxsize=None)
 def tensorflow():
@@ -25,6 +23,8 @@ def tensorflow():
     # oneDNN reorders float sums: training one step (fixtures, fine-tuning tests)
     # would give values that differ between runs and processes.
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    from reports import private_matplotlib_cache  # noqa: PLC0415
+
     private_matplotlib_cache()  # Keras 3, loaded beside TensorFlow, imports matplotlib when it is installed
     with _quiet_native_stderr():
         import tensorflow as tf  # noqa: PLC0415 - deliberately lazy

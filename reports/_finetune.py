@@ -118,6 +118,11 @@ class FinetuneReport:
         return sum(s.skipped_total for s in self.records)
 
 
+def per_class_ap(metrics: dict) -> dict[str, float | None]:
+    """``AP@0.5/<class>`` entries of a detection run's metrics, by class name."""
+    return {k.split("/", 1)[1]: v for k, v in metrics.items() if k.startswith("AP@0.5/")}
+
+
 def defined(metrics: dict) -> dict[str, float | None]:
     """``metrics`` with NaN/inf as None and numbers as floats (strict JSON)."""
     return {str(k): (float(v) if v is not None and math.isfinite(float(v)) else None) for k, v in metrics.items()}

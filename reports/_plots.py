@@ -6,6 +6,7 @@ same report always renders to the same page.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import re
@@ -25,19 +26,21 @@ def _matplotlib():
     return matplotlib
 
 
-def _figure(width: float = 6.4, height: float = 3.4):
-    _matplotlib()
+@contextlib.contextmanager
+def _plot(width: float = 6.4, height: float = 3.4):
+    """``(figure, axes)`` of one plot, drawn in the reports' style."""
+    matplotlib = _matplotlib()
     from matplotlib.figure import Figure  # noqa: PLC0415
 
-    return Figure(figsize=(width, height), layout="constrained")
+    with matplotlib.rc_context(_STYLE):
+        figure = Figure(figsize=(width, height), layout="constrained")
+        yield figure, figure.add_subplot()
 
 
 def _svg(figure) -> str:
-    matplotlib = _matplotlib()
-
+    """The figure as inline SVG (called inside :func:`_plot`, so in its style)."""
     buffer = io.StringIO()
-    with matplotlib.rc_context(_STYLE):
-        figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": "ckptkit"})
+    figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": "ckptkit"})
     text = buffer.getvalue()
     text = re.sub(r"\s*<metadata>.*?</metadata>", "", text, flags=re.S)  # RDF boilerplate, no content
     return text[text.index("<svg"):]  # inline: no XML declaration or DOCTYPE
@@ -49,11 +52,7 @@ def _finite(points) -> list[tuple[float, float]]:
 
 def line_chart(series: dict[str, list], title: str, xlabel: str, ylabel: str) -> str:
     """One line per ``series`` entry (``label -> [(x, y), ...]``), the y axis fitted to the data."""
-    matplotlib = _matplotlib()
-
-    with matplotlib.rc_context(_STYLE):
-        figure = _figure()
-        axes = figure.add_subplot()
+    with _plot() as (figure, axes):
         for (label, points), color in zip(series.items(), COLORS * 4):
             points = _finite(points)
             if points:
@@ -68,12 +67,8 @@ def line_chart(series: dict[str, list], title: str, xlabel: str, ylabel: str) ->
 
 def bar_chart(values: dict[str, float | None], title: str, ylabel: str) -> str:
     """One bar per label, its value written on it."""
-    matplotlib = _matplotlib()
-
     shown = {k: v for k, v in values.items() if v is not None and math.isfinite(v)}
-    with matplotlib.rc_context(_STYLE):
-        figure = _figure(max(6.4, 0.7 * len(shown) + 2.0))
-        axes = figure.add_subplot()
+    with _plot(max(6.4, 0.7 * len(shown) + 2.0)) as (figure, axes):
         bars = axes.bar(list(shown), list(shown.values()), color=COLORS[0])
         axes.bar_label(bars, fmt="%.3f", padding=2)
         axes.set(title=title, ylabel=ylabel)
@@ -84,13 +79,9 @@ def bar_chart(values: dict[str, float | None], title: str, ylabel: str) -> str:
 
 def grouped_bars(groups: dict[str, dict[str, float | None]], title: str, ylabel: str) -> str:
     """Bars by category, one colour per group (``group -> {category: value}``), side by side."""
-    matplotlib = _matplotlib()
-
     categories = sorted({c for values in groups.values() for c in values})
     width = 0.8 / max(1, len(groups))
-    with matplotlib.rc_context(_STYLE):
-        figure = _figure(max(6.4, 0.9 * len(categories) + 2.0))
-        axes = figure.add_subplot()
+    with _plot(max(6.4, 0.9 * len(categories) + 2.0)) as (figure, axes):
         for i, ((group, values), color) in enumerate(zip(groups.items(), COLORS * 4)):
             heights = [values.get(c) if values.get(c) is not None else 0.0 for c in categories]
             axes.bar([k + (i - (len(groups) - 1) / 2) * width for k in range(len(categories))], heights, width,
@@ -104,12 +95,8 @@ def grouped_bars(groups: dict[str, dict[str, float | None]], title: str, ylabel:
 def labelled_scatter(points: list[tuple[str, float, float]], title: str, xlabel: str, ylabel: str) -> str:
     """One point per ``(label, x, y)``, each in its own colour with a legend (labels never overlap), the y
     axis fitted to the values with a margin, not fixed at 0 to 1."""
-    matplotlib = _matplotlib()
-
     points = [(label, x, y) for label, x, y in points if y is not None and math.isfinite(y)]
-    with matplotlib.rc_context(_STYLE):
-        figure = _figure()
-        axes = figure.add_subplot()
+    with _plot() as (figure, axes):
         for (label, x, y), color in zip(points, COLORS * 4):
             axes.scatter([x], [y], s=46, color=color, edgecolor="#333", zorder=3, label=f"{label}: {y:.4f}")
         if points:

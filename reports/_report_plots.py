@@ -1,6 +1,7 @@
 """Which plots each report's HTML page shows (the data comes from the typed report; matplotlib draws it)."""
 from __future__ import annotations
 
+from ._finetune import per_class_ap
 from ._plots import bar_chart, grouped_bars, labelled_scatter, line_chart
 
 
@@ -25,7 +26,7 @@ def _finetune(r) -> list[str]:
     history = [(m.step, m.metrics.get(metric)) for m in r.metrics_history]
     if history:
         out.append(line_chart({metric: history}, f"Validation {metric}", "step", metric))
-    per_class = {k.split("/", 1)[1]: v for k, v in r.test_metrics.items() if k.startswith("AP@0.5/")}
+    per_class = per_class_ap(r.test_metrics)
     if per_class:
         out.append(bar_chart(per_class, f"AP@0.5 per class ({r.test_split})", "AP@0.5"))
     return out

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from tabulate import tabulate
 
-from ._finetune import FinetuneReport
+from ._finetune import FinetuneReport, per_class_ap
 
 
 @dataclass(frozen=True)
@@ -34,11 +34,10 @@ class TransferRun:
     def of(cls, name: str, report: FinetuneReport, metric: str) -> TransferRun:
         best = report.best_metric
         curve = tuple((m.step, m.metrics.get(metric)) for m in report.metrics_history)
-        per_class = {k.split("/", 1)[1]: v for k, v in report.test_metrics.items() if k.startswith("AP@0.5/")}
         return cls(name, report.model_dir, report.test_metrics.get(metric),
                    best.value if best else None, best.step if best else None, report.train_seconds,
                    report.steps_per_sec, curve, report.restore.restored if report.restore else 0,
-                   tuple(report.curves.get("loss/total", ())), per_class)
+                   tuple(report.curves.get("loss/total", ())), per_class_ap(report.test_metrics))
 
 
 @dataclass(frozen=True)
