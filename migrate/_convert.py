@@ -14,7 +14,7 @@ from ._formats._bundle_writer import BundleWriter
 from ._formats._objgraph import saved_counter
 from ._generic import COUNTER_KEY, generic_mapping, source_value, write_generic
 from ._model_convert import LAYOUTS, load_written, verify_written, write_model
-from ._odapi import ssd_fields
+from ._odapi import faster_rcnn_fields, ssd_fields
 from ._plan import plan_model, require_complete
 from ._select import SelectOptions, select
 from ._staging import Staging, output_errors, write_state_file
@@ -24,6 +24,7 @@ from .errors import CkptkitError
 
 PREFIX = "ckpt-0"
 ODAPI_SSD = "module:migrate.models:odapi_ssd"  # the TF2 OD API detector target: gets a pipeline.config
+FASTER_RCNN = "module:migrate.models:faster_rcnn"  # its parity runs both stages' networks
 
 
 def convert(source, output, *, target: TargetSpec | None = None, rules: Path | None = None, restore: str = "full",
@@ -100,18 +101,7 @@ def _into_model(reader, tmp: Path, target, rules, restore, layout, options, pari
     if parity:
         step("parity")
         load_written(plan.model, path, layout)  # the converted model is what was written
-        if fields:
-            from ._odapi_parity import detector_parity  # noqa: PLC0415
-
-            # what was converted, not re-initialised (--restore, --classes), is compared
-            left_out = plan.report.left_out_target
-            extras = not any(t.startswith("feature_extractor/feature_map_generator/") for t in left_out)
-            heads = extras and not any(t.startswith("box_predictor/") for t in left_out)
-            parity_report = detector_parity(reader, plan.model, fields, options, extras, heads, parity_layers)
-        else:
-            from ._parity import run_parity  # noqa: PLC0415 - imports TF1 graph machinery
-
-            parity_report = run_parity(reader, plan, options, layers=parity_layers)
+        parity_report = _parity(reader, plan, fields, options, parity_layers)
     written = sum(p.stat().st_size for p in tmp.iterdir() if p.is_file())
     report = ConvertReport(source, output, plan.target.spec, layout, plan.report, verified,
                            {p.name: "written" for p in sorted(tmp.iterdir()) if ".data-" in p.name or p.suffix == ".h5"},
@@ -125,6 +115,26 @@ def _into_model(reader, tmp: Path, target, rules, restore, layout, options, pari
                           + (f"; {parity_report.explanation}" if parity_report.explanation else "")
                           + "; no output written", report)
     return report
+
+
+def _parity(reader, plan, ssd: dict | None, options, layers: bool):
+    """Run the TF1 reference and the written model: a detector's networks, else the mapped layers.  What was
+    re-initialised (``--restore``, ``--classes``) is not compared."""
+    left_out = plan.report.left_out_target
+    if ssd:
+        from ._odapi_parity import detector_parity  # noqa: PLC0415
+
+        extras = not any(t.startswith("feature_extractor/feature_map_generator/") for t in left_out)
+        heads = extras and not any(t.startswith("box_predictor/") for t in left_out)
+        return detector_parity(reader, plan.model, ssd, options, extras, heads, layers)
+    if plan.target.spec == FASTER_RCNN:
+        from ._odapi_parity import faster_rcnn_parity  # noqa: PLC0415
+
+        heads = not any(t.startswith("SecondStageBoxPredictor/") for t in left_out)
+        return faster_rcnn_parity(reader, plan.model, faster_rcnn_fields(reader.specs()), options, heads, layers)
+    from ._parity import run_parity  # noqa: PLC0415 - imports TF1 graph machinery
+
+    return run_parity(reader, plan, options, layers=layers)
 
 
 def _odapi_pipeline_config(reader, fields: dict, plan, tmp: Path, prefix: Path, restore: str):

@@ -1,4 +1,4 @@
-"""A TF1 OD API SSD checkpoint's model, read off its names and shapes (no pipeline.config needed).
+"""A TF1 OD API SSD or Faster R-CNN checkpoint's model, read off its names and shapes (no pipeline.config).
 
 The fields are those of :class:`migrate.models.SSDSpec`, i.e. what a TF2
 pipeline.config must say for the OD API to build a model these tensors fit:
@@ -39,4 +39,39 @@ def ssd_fields(specs) -> dict:
         "box_predictor_depthwise": predictor_depthwise,
         "anchors_per_location": anchors,
         "num_classes": slots - 1,
+    }
+
+
+_FRCNN_DEPTH = re.compile(r"^FirstStageFeatureExtractor/resnet_v1_(\d+)/conv1/weights$")
+_FRCNN_UNIT = re.compile(r"^(?:First|Second)StageFeatureExtractor/resnet_v1_\d+/block(\d)/unit_(\d+)/")
+
+
+def faster_rcnn_fields(specs) -> dict:
+    """``{depth, base_depths, units, rpn_depth, rpn_kernel_size, anchors_per_location, num_classes,
+    share_box_across_classes}`` (:class:`migrate.models.FasterRCNNSpec`) for an OD API Faster R-CNN ResNet
+    checkpoint; ``{}`` when ``specs`` is not one.  Blocks 1-3 are counted in the first stage, block4 in the
+    second (the first stage's unused copy of block4 is not looked at)."""
+    depth = next((m.group(1) for name in specs if (m := _FRCNN_DEPTH.match(name))), None)
+    needed = ("Conv/weights", "FirstStageBoxPredictor/BoxEncodingPredictor/weights",
+              "SecondStageBoxPredictor/ClassPredictor/weights", "SecondStageBoxPredictor/BoxEncodingPredictor/weights")
+    if depth is None or any(name not in specs for name in needed):
+        return {}
+    units = [0, 0, 0, 0]
+    for name in specs:
+        m = _FRCNN_UNIT.match(name)
+        block = int(m.group(1)) if m else 0
+        if m and (block == 4) == name.startswith("Second"):
+            units[block - 1] = max(units[block - 1], int(m.group(2)))
+    stage = {4: "Second"}
+    base_depths = [specs[f"{stage.get(b, 'First')}StageFeatureExtractor/resnet_v1_{depth}/block{b}/unit_1/"
+                         "bottleneck_v1/conv1/weights"].shape[-1] for b in range(1, 5)]
+    num_classes = specs["SecondStageBoxPredictor/ClassPredictor/weights"].shape[-1] - 1
+    rpn = specs["Conv/weights"].shape
+    return {
+        "depth": int(depth), "base_depths": base_depths, "units": units, "rpn_depth": rpn[-1],
+        "rpn_kernel_size": rpn[0],
+        "anchors_per_location": specs["FirstStageBoxPredictor/BoxEncodingPredictor/weights"].shape[-1] // 4,
+        "num_classes": num_classes,
+        "share_box_across_classes": (
+            specs["SecondStageBoxPredictor/BoxEncodingPredictor/weights"].shape[-1] == 4 and num_classes > 1),
     }

@@ -60,3 +60,40 @@ def _joined(parts) -> np.ndarray:
     """Per-map arrays as one: predictions along the anchor axis, feature maps flattened per image."""
     arrays = [np.asarray(p) for p in parts]
     return np.concatenate([a.reshape(a.shape[0], -1) for a in arrays], axis=1)
+
+
+FASTER_RCNN_REFERENCE = ("builder migrate.tf1_nets.faster_rcnn.faster_rcnn_resnet (the OD API's TF1 Faster R-CNN "
+                         "networks, inference mode)")
+PARITY_BOXES = ((0.0, 0.0, 1.0, 1.0), (0.25, 0.25, 0.75, 0.75), (0.0, 0.5, 0.5, 1.0), (0.6, 0.1, 0.9, 0.8))
+FASTER_RCNN_SIZE = 128  # any size works; 8x8 block3 features
+
+
+def faster_rcnn_parity(reader, model, fields: dict, options, heads: bool = True, layers: bool = False,
+                       threshold: float = THRESHOLD) -> ParityReport:
+    """Compare the TF1 Faster R-CNN networks of ``reader`` (``fields``: :func:`migrate._odapi.faster_rcnn_fields`)
+    with ``model`` (the converted detector, loaded): block3's features, the RPN's box codes and objectness,
+    and, when ``heads`` were converted, the box classifier's outputs on four fixed boxes per image (the proposal
+    step between the stages is not a network; both sides crop the same boxes)."""
+    from ._tf import tensorflow  # noqa: PLC0415
+
+    tf = tensorflow()
+    size = model.spec.image_size[0] if model.spec.image_size else FASTER_RCNN_SIZE
+    images = parity_images(size)
+    boxes = np.tile(np.asarray(PARITY_BOXES, np.float32)[None], (len(images), 1, 1))
+    graph = tf.Graph()
+    with graph.as_default(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*layer.apply.*")  # tf_slim on TF 2.x; harmless
+        from .tf1_nets.faster_rcnn import faster_rcnn_resnet  # noqa: PLC0415 - imports tf_slim
+
+        inputs = tf.compat.v1.placeholder(tf.float32, [len(images), size, size, 3], name="parity_images")
+        reference = faster_rcnn_resnet(inputs, tf.constant(boxes), **fields)
+    with tf.compat.v1.Session(graph=graph) as sess:
+        _restore(tf, sess, graph, reader, options.use_ema)
+        theirs = sess.run(reference, {inputs: images})
+    ours = model((images, boxes), training=False)
+    outputs = ("rpn_box_encodings", "rpn_objectness") + (HEADS[::-1] if heads else ())
+    errors = [_error(name, np.asarray(theirs[name]), np.asarray(ours[name])) for name in ("features", *outputs)]
+    verdict, first, reason = _verdict([errors[1], errors[0], *errors[2:]], threshold, len(images))
+    shown = errors[:1] if layers else [e for e in errors[:1] if not e.max_rel <= threshold]
+    return ParityReport(FASTER_RCNN_REFERENCE, INPUTS.format(size=size) + f"; {len(PARITY_BOXES)} boxes each",
+                        tuple(errors[1:]), tuple(shown), threshold, verdict == "passed", first, reason, verdict)

@@ -15,7 +15,7 @@ from migrate._generic import source_value
 from migrate._plan import plan_model
 from migrate._rulesets import builtin
 from migrate._select import SelectOptions
-from migrate._targets import TargetSpec, build
+from migrate._targets import TargetSpec, build, weights
 from migrate._transforms import chain_apply, parse
 
 SLOW = pytest.mark.slow
@@ -30,6 +30,7 @@ CASES = {
     # the backbone alone here (parity compares it); the whole detector: tests/test_odapi_convert.py
     "od_ssd_mobilenet": [("ssd_mobilenet_v1_small", {"restore": "backbone", "target": "keras:MobileNet"}),
                          ("ssd_mobilenet_v2_small", {"restore": "backbone", "target": "keras:MobileNetV2"})],
+    "od_faster_rcnn_resnet": [("faster_rcnn_resnet50_small", {})],  # more: tests/test_faster_rcnn_convert.py
     "slim_resnet_v1": [("resnet_v1_50_small", {}), pytest.param("resnet_v1_50", {}, marks=SLOW)],
     "slim_resnet_v2": [("resnet_v2_50_small", {}), pytest.param("resnet_v2_50", {}, marks=SLOW)],
     "slim_vgg": [("vgg_16_small", {}), ("vgg_19_small", {}), pytest.param("vgg_16", {}, marks=SLOW)],
@@ -91,8 +92,7 @@ def test_convert_restore_compare_parity(ruleset, fixture, kwargs, any_zoo, tmp_p
         status = tf.train.Checkpoint(model=model).restore(tf.train.latest_checkpoint(str(out)))
         status.assert_existing_objects_matched()
         status.assert_consumed()
-        restored = {f"{layer.name}/{w.name.split('/')[-1].split(':')[0]}": w.numpy()
-                    for layer in model.layers for w in layer.weights}
+        restored = {name: w.variable.numpy() for name, w in weights(model).items()}
         for mapped in report.mapping.mapped:
             transforms = tuple(parse(t) for t in mapped.transform.split()) if "(" in mapped.transform or \
                 mapped.transform in ("drop_background", "squeeze") else ()

@@ -50,18 +50,13 @@ def slim_resnet_v1(depth: int = 50, num_classes: int | None = 1000, input_shape=
     pooled features ``[batch, 4 * base_depths[-1]]``, or the last block's
     feature map when ``global_pool=False`` (logits then stay spatial too).
     """
-    units = _units(depth, units, base_depths)
+    units = units_per_block(depth, units, base_depths)
     from migrate._tf import tf_keras  # noqa: PLC0415 - importing migrate.models stays TF-free
 
     layers = tf_keras().layers
     scope = name or f"resnet_v1_{depth}"
     images = layers.Input(shape=input_shape, name="images")
-    net = _conv_bn(layers, images, f"{scope}.conv1", ROOT_DEPTH, 7, stride=2)
-    net = layers.MaxPooling2D(3, strides=2, padding="same", name=f"{scope}.pool1")(net)
-    for i, (base, count, stride) in enumerate(zip(base_depths, units, BLOCK_STRIDES), start=1):
-        for u in range(1, count + 1):
-            net = _bottleneck(layers, net, f"{scope}.block{i}.unit_{u}.bottleneck_v1",
-                              4 * base, base, stride if u == count else 1)
+    net = stack_blocks(root_block(images, scope), scope, zip(base_depths, units, BLOCK_STRIDES))
     if global_pool:
         net = layers.GlobalAveragePooling2D(keepdims=True, name=f"{scope}.pool5")(net)
     if num_classes is not None:
@@ -72,8 +67,30 @@ def slim_resnet_v1(depth: int = 50, num_classes: int | None = 1000, input_shape=
     return tf_keras().Model(images, net, name=scope)
 
 
-def _units(depth: int, units, base_depths) -> tuple[int, ...]:
-    """Units per block, checked against the four blocks slim always builds."""
+def root_block(images, scope: str):
+    """slim's root: ``conv1`` (7x7/2, ``conv2d_same``) with BatchNorm and ReLU, then ``pool1`` (3x3/2, SAME)."""
+    from migrate._tf import tf_keras  # noqa: PLC0415
+
+    layers = tf_keras().layers
+    net = _conv_bn(layers, images, f"{scope}.conv1", ROOT_DEPTH, 7, stride=2)
+    return layers.MaxPooling2D(3, strides=2, padding="same", name=f"{scope}.pool1")(net)
+
+
+def stack_blocks(net, scope: str, blocks, first: int = 1):
+    """Apply slim blocks ``first``, ``first + 1``, ... to ``net``: each ``(base_depth, units, stride)``
+    stacks ``units`` bottlenecks of output depth ``4 * base_depth``, the last one strided."""
+    from migrate._tf import tf_keras  # noqa: PLC0415
+
+    layers = tf_keras().layers
+    for i, (base, count, stride) in enumerate(blocks, start=first):
+        for u in range(1, count + 1):
+            net = _bottleneck(layers, net, f"{scope}.block{i}.unit_{u}.bottleneck_v1",
+                              4 * base, base, stride if u == count else 1)
+    return net
+
+
+def units_per_block(depth: int, units=None, base_depths=(64, 128, 256, 512)) -> tuple[int, ...]:
+    """Units per block of ``resnet_v1_<depth>`` (or ``units``), checked against the four blocks slim builds."""
     if units is None:
         if depth not in UNITS:
             raise ValueError(f"slim_resnet_v1: expected depth in {sorted(UNITS)}, got depth={depth!r}; "
