@@ -139,6 +139,8 @@ class _Run:
         waited = time.perf_counter() - asked
         if self.data.epoch != epoch:
             self.hooks("on_epoch_end", epoch)
+        if hasattr(self.task, "on_train_step"):
+            self.task.on_train_step(self.step)
         losses, learning_rate = self.train_step(batch)
         values, learning_rate = {k: float(v) for k, v in losses.items()}, float(learning_rate)
         self.step += 1

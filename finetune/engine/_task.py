@@ -9,6 +9,10 @@ Optional extras the engine uses when present:
   then ``"image"``);
 * ``tensorboard_tag(name) -> str``: the TensorBoard tag of a loss
   (``loss/<part>``) or metric name (the SSD uses the OD API's tags);
+* ``on_train_step(step)``: called before every training step with the
+  engine's step (restored on resume), for tasks that draw random samples
+  inside the loss (Faster R-CNN's balanced samplers): seeded by it, a resumed
+  run draws what the uninterrupted one drew;
 * ``checkpoint_model``: the object checkpoints hold under ``model`` when it
   is not ``model`` itself (the SSD trains a functional graph but is saved in
   the TF2 OD API's structure over the same variables).
