@@ -6,7 +6,7 @@ import numpy as np
 from migrate.tf import tensorflow
 
 from .._base import freeze_batchnorm, split_variables
-from ..ssd._coco_eval import CocoEvaluator, odapi_tag
+from ..ssd._coco_eval import evaluate_detector, odapi_tag
 from ._config import FasterRCNNConfig
 from ._detect import detections, proposals
 from ._losses import box_classifier_loss, existing, rpn_loss, sample_proposals
@@ -128,18 +128,7 @@ class FasterRCNNTask:
 
     def evaluate(self, dataset) -> dict[str, float]:
         """COCO metrics and the mean losses (``loss/<part>``) over a split."""
-        evaluator = CocoEvaluator(self.config.num_classes, self.category_names)
-        totals: dict[str, float] = {}
-        batches = 0
-        for batch in dataset:
-            outputs = self.forward(batch["image"], training=False)
-            for name, value in self.loss(batch, outputs, training=False).items():
-                totals[name] = totals.get(name, 0.0) + float(value)
-            evaluator.add_batch(batch, {k: np.asarray(v) for k, v in self.postprocess(outputs).items()})
-            batches += 1
-        metrics = evaluator.result()
-        metrics.update({f"loss/{name}": value / batches for name, value in totals.items()})
-        return metrics
+        return evaluate_detector(self, dataset)
 
     def backbone_variables(self) -> list:
         return split_variables(self.model, self.backbone)[0]

@@ -143,3 +143,20 @@ def _coco_box(box, height: float, width: float) -> list[float]:
 def _defined(value) -> float:
     value = float(value)
     return math.nan if value == -1.0 else value
+
+
+def evaluate_detector(task, dataset) -> dict[str, float]:
+    """COCO metrics and the mean losses (``loss/<part>``) of a detection task over a split: every batch through
+    ``task.forward`` (inference), ``task.loss`` and ``task.postprocess``."""
+    evaluator = CocoEvaluator(task.config.num_classes, task.category_names)
+    totals: dict[str, float] = {}
+    batches = 0
+    for batch in dataset:
+        outputs = task.forward(batch["image"], training=False)
+        for name, value in task.loss(batch, outputs, training=False).items():
+            totals[name] = totals.get(name, 0.0) + float(value)
+        evaluator.add_batch(batch, {k: np.asarray(v) for k, v in task.postprocess(outputs).items()})
+        batches += 1
+    metrics = evaluator.result()
+    metrics.update({f"loss/{name}": value / batches for name, value in totals.items()})
+    return metrics

@@ -1,12 +1,10 @@
 """``SSDTask``: SSD detection fine-tuning behind the engine's :class:`~finetune.tasks.Task` interface."""
 from __future__ import annotations
 
-import numpy as np
-
 from migrate.tf import tensorflow
 
 from .._base import split_variables
-from ._coco_eval import CocoEvaluator, odapi_tag
+from ._coco_eval import evaluate_detector, odapi_tag
 from ._losses import ssd_loss
 from ._matcher import assign_targets
 from ._model import SSDConfig, build_ssd
@@ -64,9 +62,7 @@ class SSDTask:
 
     def detect(self, images) -> dict:
         """Post-processed detections (inference mode): boxes, classes (1-based), scores, num_detections."""
-        outputs = self.forward(images, training=False)
-        return postprocess(outputs["box_encodings"], outputs["class_predictions_with_background"],
-                           self._anchors, self.config.postprocess, self.config.box_coder)
+        return self.postprocess(self.forward(images, training=False))
 
     def draw_predictions(self, batch: dict, outputs, max_images: int = 4, min_score: float = 0.3):
         """Images ``[N, H, W, 3]`` in [0, 1] with ground truth (green) and detections (red) drawn."""
@@ -82,22 +78,14 @@ class SSDTask:
         images = tf.image.draw_bounding_boxes(images, truth, [[0.0, 1.0, 0.0, 1.0]])
         return tf.image.draw_bounding_boxes(images, predicted, [[1.0, 0.0, 0.0, 1.0]])
 
+    def postprocess(self, outputs) -> dict:
+        """Detections from the model's raw outputs: boxes, classes (1-based), scores, num_detections."""
+        return postprocess(outputs["box_encodings"], outputs["class_predictions_with_background"],
+                           self._anchors, self.config.postprocess, self.config.box_coder)
+
     def evaluate(self, dataset) -> dict[str, float]:
         """COCO metrics (see :mod:`._coco_eval`) and the mean losses (``loss/<part>``) over a split."""
-        evaluator = CocoEvaluator(self.config.num_classes, self.category_names)
-        totals: dict[str, float] = {}
-        batches = 0
-        for batch in dataset:
-            outputs = self.forward(batch["image"], training=False)
-            for name, value in self.loss(batch, outputs, training=False).items():
-                totals[name] = totals.get(name, 0.0) + float(value)
-            detections = postprocess(outputs["box_encodings"], outputs["class_predictions_with_background"],
-                                     self._anchors, self.config.postprocess, self.config.box_coder)
-            evaluator.add_batch(batch, {k: np.asarray(v) for k, v in detections.items()})
-            batches += 1
-        metrics = evaluator.result()
-        metrics.update({f"loss/{name}": value / batches for name, value in totals.items()})
-        return metrics
+        return evaluate_detector(self, dataset)
 
     def backbone_variables(self) -> list:
         return split_variables(self.model, self.backbone)[0]
