@@ -27,6 +27,7 @@ _LAZY = {
     "configure": "._configure",
     "backbone_of": "._settings",
     "ssd_config": "._settings",
+    "faster_rcnn_config": "._settings",
     "build_inputs": "._inputs",
     "export": "._export",
     "ExportReport": "reports",
@@ -36,9 +37,10 @@ _LAZY = {
     "TrainedRun": "._trained",
 }
 
-__all__ = ["SERVING_INPUT_TYPES", "ExportReport", "FinetuneError", "FinetuneReport", "RunOptions", "TrainedRun", "TransferReport",
+__all__ = ["SERVING_INPUT_TYPES", "ExportReport", "FinetuneError", "FinetuneReport", "RunOptions", "TrainedRun",
+           "TransferReport",
            "backbone_of", "build_inputs", "classification_serving", "compare_transfer", "configure",
-           "detection_serving", "evaluate", "export", "finetune", "ssd_config",
+           "detection_serving", "evaluate", "export", "faster_rcnn_config", "finetune", "ssd_config",
            "load_trained",
            "validate", "ValidateReport"]
 

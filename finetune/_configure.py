@@ -88,6 +88,10 @@ def _extras(config: PipelineConfig, feature_extractor, depth_multiplier, grad_cl
             eval_batch_size) -> PipelineConfig:
     origins = dict(config.origins)
     extractor = config.model.feature_extractor
+    ssd = isinstance(config.model, schema.SSD)
+    if not ssd and (feature_extractor is not None or depth_multiplier is not None):
+        raise ConfigError("--feature-extractor and --depth-multiplier choose an SSD MobileNet backbone; this "
+                          "pipeline.config's model is faster_rcnn: set its feature_extractor in the file")
     if feature_extractor is not None:
         if feature_extractor not in EXTRACTORS:
             raise ConfigError(f"--feature-extractor {feature_extractor!r}: choose one of {', '.join(EXTRACTORS)}")
@@ -109,5 +113,5 @@ def _extras(config: PipelineConfig, feature_extractor, depth_multiplier, grad_cl
         if eval_batch_size < 1:
             raise ConfigError(f"--eval-batch-size must be a positive integer, found {eval_batch_size}")
         evaluation = dataclasses.replace(evaluation, batch_size=eval_batch_size)
-    model = dataclasses.replace(config.model, feature_extractor=extractor)
+    model = dataclasses.replace(config.model, feature_extractor=extractor) if ssd else config.model
     return dataclasses.replace(config, model=model, train_config=train, eval_config=evaluation, origins=origins)

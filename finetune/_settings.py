@@ -1,7 +1,8 @@
 """From a typed ``PipelineConfig`` to what the tasks and the engine take: the one translation table.
 
 Every function is pure (no TensorFlow): the backbone to build, the SSD
-settings (:class:`~finetune.tasks.SSDConfig`), the optimizer and the
+settings (:class:`~finetune.tasks.SSDConfig`), the Faster R-CNN settings
+(:class:`~finetune.tasks.faster_rcnn.FasterRCNNConfig`), the optimizer and the
 learning-rate schedule (as a ``build_schedule`` kind and its arguments).
 Settings ckptkit reads but cannot honour are appended to ``warnings``.
 """
@@ -24,6 +25,12 @@ KERAS_APPLICATION = {"mobilenet_v1": "MobileNet", "mobilenet_v2": "MobileNetV2"}
 MAX_CLASSES = 10_000  # a guard, not a limit of SSD: the largest detection label sets have ~1,200 classes
 MAX_IMAGE_SIZE = 4096  # a guard: SSD MobileNets run at 300-640, classifiers at 224
 FEATURE_MAPS = 6  # two backbone maps and four extra layers (SSDConfig.extra_layer_depths)
+# model.faster_rcnn.feature_extractor.type -> ResNet v1 depth (TF1 slim and TF2 Keras spellings)
+FASTER_RCNN_EXTRACTORS = {f"faster_rcnn_resnet{depth}{keras}": depth
+                          for depth in (50, 101, 152) for keras in ("", "_keras")}
+FASTER_RCNN_STRIDE = 16  # first_stage_features_stride: block3 at output stride 16
+NOT_WIRED = "Faster R-CNN fine-tuning is not wired into ckpt-finetune yet"
+_FRCNN = "model.faster_rcnn"
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,7 @@ def _where(config: PipelineConfig, path: str) -> str:
 
 def backbone_of(config: PipelineConfig) -> Backbone:
     """The backbone a config's ``feature_extractor`` and ``image_resizer`` describe."""
+    _need_ssd(config, "backbone_of")
     extractor = config.model.feature_extractor
     kind = EXTRACTORS.get(extractor.type)
     if kind is None:
@@ -65,6 +73,7 @@ def backbone_of(config: PipelineConfig) -> Backbone:
 # ----------------------------------------------------------------- SSD
 def ssd_config(config: PipelineConfig, warnings: list[str]) -> SSDConfig:
     """``model { ssd { ... } }`` as the SSD task's settings."""
+    _need_ssd(config, "ssd_config")
     ssd = config.model
     extractor, predictor = ssd.feature_extractor, ssd.box_predictor
     _check_supported(config, warnings)
@@ -95,6 +104,12 @@ def unbuildable(config: PipelineConfig, task: str = "detection") -> list[tuple[s
     The one list of support checks: :func:`finetune._validate.check_config` reports them all at once,
     ``backbone_of`` and ``ssd_config`` refuse on them.
     """
+    if isinstance(config.model, schema.FasterRcnn):
+        out = _faster_rcnn_unbuildable(config.model)
+        if task != "detection":
+            out.append((_FRCNN, f"a {task} run fine-tunes an SSD MobileNet backbone; use an ssd pipeline.config "
+                        "or flags"))
+        return out
     out = []
     extractor = config.model.feature_extractor
     if extractor.type not in EXTRACTORS:
@@ -106,6 +121,13 @@ def unbuildable(config: PipelineConfig, task: str = "detection") -> list[tuple[s
                     f"{resizer.width} is larger than ckptkit builds (at most {MAX_IMAGE_SIZE}); set a smaller "
                     "image_resizer or --image-size"))
     return out + (_ssd_unbuildable(config.model) if task == "detection" else [])
+
+
+def _need_ssd(config: PipelineConfig, what: str) -> None:
+    if not isinstance(config.model, schema.SSD):
+        model = "model { faster_rcnn { ... } }" if config.model is not None else "no supported model"
+        raise ConfigError(f"{config.source or 'pipeline.config'}: {what} needs model {{ ssd {{ ... }} }}; this config "
+                          f"has {model}" + (f" ({NOT_WIRED}; see faster_rcnn_config)" if config.model else ""))
 
 
 def _ssd_unbuildable(ssd) -> list[tuple[str, str]]:
@@ -187,6 +209,142 @@ def _postprocess(post) -> PostprocessConfig:
     nms = post.batch_non_max_suppression
     return PostprocessConfig(nms.score_threshold, nms.iou_threshold, nms.max_detections_per_class,
                              nms.max_total_detections, post.score_converter.lower(), post.logit_scale)
+
+
+# ----------------------------------------------------------------- Faster R-CNN
+_OTHER_EXTRACTORS = (  # what the OD API's other Faster R-CNN extractor types are, for the refusal
+    ("fpn", "a ResNet FPN (feature pyramid) extractor"), ("inception_resnet_v2", "the Inception-ResNet v2 backbone"),
+    ("inception_v2", "the Inception v2 backbone"), ("pnas", "the PNASNet backbone"), ("nas", "the NASNet backbone"),
+    ("resnet", "a ResNet variant ckptkit does not build"),
+)
+
+
+def _extractor_problem(kind: str) -> str:
+    what = next((text for key, text in _OTHER_EXTRACTORS if key in kind), "an extractor ckptkit does not build")
+    return (f"{kind!r} is {what}; ckptkit's Faster R-CNN builds ResNet v1 at output stride 16: "
+            f"{', '.join(FASTER_RCNN_EXTRACTORS)}")
+
+
+def frcnn_image_size(model) -> tuple[tuple[int, int], str]:
+    """(height, width) every image is brought to, and the proto path of the setting that gives it."""
+    resizer = model.image_resizer
+    if isinstance(resizer, schema.FixedShapeResizer):
+        return (resizer.height, resizer.width), f"{_FRCNN}.image_resizer.fixed_shape_resizer.height"
+    return (resizer.max_dimension,) * 2, f"{_FRCNN}.image_resizer.keep_aspect_ratio_resizer.max_dimension"
+
+
+def _faster_rcnn_unbuildable(model) -> list[tuple[str, str]]:
+    out, extractor = [], model.feature_extractor
+    if extractor.type not in FASTER_RCNN_EXTRACTORS:
+        out.append((f"{_FRCNN}.feature_extractor.type", _extractor_problem(extractor.type)))
+    if extractor.first_stage_features_stride != FASTER_RCNN_STRIDE:
+        out.append((f"{_FRCNN}.feature_extractor.first_stage_features_stride",
+                    f"first_stage_features_stride {extractor.first_stage_features_stride} (the ResNet extractors "
+                    f"build {FASTER_RCNN_STRIDE} only, as the OD API's Keras ones do); set it to 16"))
+    if model.number_of_stages != 2:
+        out.append((f"{_FRCNN}.number_of_stages", f"number_of_stages {model.number_of_stages} (ckptkit trains the "
+                    "region proposal network and the box classifier together); set it to 2"))
+    if model.first_stage_atrous_rate != 1:
+        out.append((f"{_FRCNN}.first_stage_atrous_rate", f"first_stage_atrous_rate {model.first_stage_atrous_rate} "
+                    "(ckptkit's RPN conv is not dilated); set it to 1"))
+    (height, width), key = frcnn_image_size(model)
+    if max(height, width) > MAX_IMAGE_SIZE:
+        out.append((key, f"input size {height}x{width} is larger than ckptkit builds (at most {MAX_IMAGE_SIZE}); "
+                    "set a smaller image_resizer"))
+    if model.num_classes > MAX_CLASSES:
+        out.append((f"{_FRCNN}.num_classes", f"num_classes {model.num_classes} (at most {MAX_CLASSES}: the class "
+                    "head grows with it; check num_classes and the label map's ids)"))
+    grid = model.first_stage_anchor_generator
+    for name in ("scales", "aspect_ratios"):
+        if not getattr(grid, name):
+            out.append((f"{_FRCNN}.first_stage_anchor_generator.grid_anchor_generator.{name}",
+                        f"no {name} (the OD API builds no anchors without them); the zoo's are scales "
+                        "[0.25, 0.5, 1.0, 2.0] and aspect_ratios [0.5, 1.0, 2.0]"))
+    if model.second_stage_batch_size > model.first_stage_max_proposals:
+        out.append((f"{_FRCNN}.second_stage_batch_size", f"second_stage_batch_size {model.second_stage_batch_size} "
+                    f"is larger than first_stage_max_proposals {model.first_stage_max_proposals}; lower it"))
+    return out
+
+
+def faster_rcnn_config(config: PipelineConfig, warnings: list[str]):
+    """``model { faster_rcnn { ... } }`` as the Faster R-CNN task's settings (a ``FasterRCNNConfig``).
+
+    Refuses (one :class:`ConfigError`, each problem with its proto path) what
+    :func:`unbuildable` lists; settings ckptkit reads but trains differently
+    are appended to ``warnings``.
+    """
+    from finetune.tasks.faster_rcnn import FasterRCNNConfig, GridAnchorConfig  # noqa: PLC0415 - see the report
+
+    model = config.model
+    if not isinstance(model, schema.FasterRcnn):
+        raise ConfigError(f"{config.source or 'pipeline.config'}: faster_rcnn_config needs model {{ faster_rcnn "
+                          "{ ... } }; this config has " + ("an ssd model (use ssd_config)" if model else "none"))
+    problems = _faster_rcnn_unbuildable(model)
+    if problems:
+        raise ConfigError(f"{config.source or 'pipeline.config'}: ckptkit cannot build this Faster R-CNN: "
+                          f"{'; '.join(f'{path}: {problem}' for path, problem in problems)}")
+    _faster_rcnn_warnings(config, warnings)
+    grid, predictor = model.first_stage_anchor_generator, model.second_stage_box_predictor
+    rpn = model.first_stage_box_predictor_conv_hyperparams
+    regularizer = rpn.regularizer
+    l2 = regularizer.weight if regularizer is not None and config.train_config.add_regularization_loss else 0.0
+    initializer = rpn.initializer
+    stddev = initializer.stddev if isinstance(initializer, (schema.TruncatedNormalInitializer,
+                                                            schema.RandomNormalInitializer)) else 0.01
+    post = model.second_stage_post_processing
+    return FasterRCNNConfig(
+        num_classes=model.num_classes, depth=FASTER_RCNN_EXTRACTORS[model.feature_extractor.type],
+        image_size=frcnn_image_size(model)[0],
+        anchors=GridAnchorConfig(scales=tuple(grid.scales), aspect_ratios=tuple(grid.aspect_ratios),
+                                 height=grid.height, width=grid.width, height_stride=grid.height_stride,
+                                 width_stride=grid.width_stride, height_offset=grid.height_offset,
+                                 width_offset=grid.width_offset),
+        rpn_depth=model.first_stage_box_predictor_depth, rpn_kernel_size=model.first_stage_box_predictor_kernel_size,
+        rpn_initializer_stddev=stddev, first_stage_nms_score_threshold=model.first_stage_nms_score_threshold,
+        first_stage_nms_iou_threshold=model.first_stage_nms_iou_threshold,
+        first_stage_max_proposals=model.first_stage_max_proposals,
+        first_stage_minibatch_size=model.first_stage_minibatch_size,
+        first_stage_positive_balance_fraction=model.first_stage_positive_balance_fraction,
+        first_stage_localization_loss_weight=model.first_stage_localization_loss_weight,
+        first_stage_objectness_loss_weight=model.first_stage_objectness_loss_weight,
+        initial_crop_size=model.initial_crop_size, maxpool_kernel_size=model.maxpool_kernel_size,
+        maxpool_stride=model.maxpool_stride, second_stage_batch_size=model.second_stage_batch_size,
+        second_stage_balance_fraction=model.second_stage_balance_fraction,
+        second_stage_localization_loss_weight=model.second_stage_localization_loss_weight,
+        second_stage_classification_loss_weight=model.second_stage_classification_loss_weight,
+        postprocess=_postprocess(post), share_box_across_classes=predictor.share_box_across_classes,
+        use_dropout=predictor.use_dropout, dropout_keep_probability=predictor.dropout_keep_probability,
+        clip_anchors_to_image=model.clip_anchors_to_image,
+        freeze_batchnorm=not model.feature_extractor.batch_norm_trainable, l2_weight=l2)
+
+
+def _faster_rcnn_warnings(config: PipelineConfig, warnings: list[str]) -> None:
+    model = config.model
+    resizer, key = model.image_resizer, f"{_FRCNN}.image_resizer"
+    if isinstance(resizer, schema.KeepAspectRatioResizer) and not resizer.pad_to_max_dimension:
+        warnings.append(f"{key}.keep_aspect_ratio_resizer: the OD API trains on each image at its own size "
+                        f"(shorter side {resizer.min_dimension}, longer at most {resizer.max_dimension}); ckptkit "
+                        f"pads every image to {resizer.max_dimension}x{resizer.max_dimension} "
+                        "(pad_to_max_dimension: true), as batches need one shape")
+    rpn = model.first_stage_box_predictor_conv_hyperparams
+    if not isinstance(rpn.initializer, (schema.TruncatedNormalInitializer, schema.RandomNormalInitializer)):
+        warnings.append(f"{_FRCNN}.first_stage_box_predictor_conv_hyperparams.initializer: ckptkit initializes the "
+                        "RPN conv from a truncated normal with stddev 0.01 (the zoo's); the setting is ignored")
+    if rpn.batch_norm is not None:
+        warnings.append(f"{_FRCNN}.first_stage_box_predictor_conv_hyperparams.batch_norm: ckptkit's RPN conv has "
+                        "a bias and no batch norm; the setting is ignored")
+    fc = model.second_stage_box_predictor.fc_hyperparams
+    if fc.regularizer is not None and fc.regularizer.weight and config.train_config.add_regularization_loss:
+        warnings.append(f"{_FRCNN}.second_stage_box_predictor.mask_rcnn_box_predictor.fc_hyperparams.regularizer: "
+                        "the box classifier's Dense layers are not regularized (as in the OD API's Keras heads); "
+                        "only the RPN conv's l2 weight is applied")
+    post = model.second_stage_post_processing
+    if post.score_converter != "SOFTMAX":
+        warnings.append(f"{_FRCNN}.second_stage_post_processing.score_converter {post.score_converter}: the box "
+                        "classifier trains with softmax cross-entropy; its scores are meant for SOFTMAX")
+    if model.second_stage_classification_loss.logit_scale != 1.0:
+        warnings.append(f"{_FRCNN}.second_stage_classification_loss.weighted_softmax.logit_scale: ckptkit's box "
+                        "classifier loss does not scale its logits; the setting is ignored")
 
 
 # ----------------------------------------------------------------- optimizer and schedule

@@ -133,18 +133,22 @@ def test_tf2_config_focal_loss_cosine_and_globs():
     assert not [f for f in cfg.findings if f.severity != "info"]
 
 
-def test_faster_rcnn_is_reported_as_unsupported_not_a_crash():
+def test_faster_rcnn_is_read_whole_and_its_backbone_refused_by_the_support_check():
+    from finetune._validate import support_findings
+
     cfg = load_pipeline_config(FASTER_RCNN)
-    assert cfg.model is None
-    [unsupported] = [f for f in cfg.findings if f.severity == "error"]
-    assert (unsupported.path, unsupported.line, unsupported.code) == ("model.faster_rcnn", 3, "unsupported")
-    assert "SSD models only" in unsupported.message
+    assert isinstance(cfg.model, schema.FasterRcnn) and cfg.model.first_stage_max_proposals == 100
+    assert not [f for f in cfg.findings if f.severity != "info"]
+    assert load_pipeline_config(FASTER_RCNN, strict=True).model == cfg.model  # nothing the reader refuses
     assert cfg.train_config.optimizer.algorithm.learning_rate.schedule[1].step == 900000
-    with pytest.raises(ConfigError, match=r"3:3 model.faster_rcnn: .*SSD models only.*strict"):
-        load_pipeline_config(FASTER_RCNN, strict=True)
+    [backbone, wiring] = support_findings(cfg)
+    assert (backbone.path, backbone.line, backbone.code) == ("model.faster_rcnn.feature_extractor.type", 12,
+                                                             "unsupported_model")
+    assert "Inception v2" in backbone.message and "faster_rcnn_resnet50" in backbone.message
+    assert wiring.path == "model.faster_rcnn" and "not wired" in wiring.message
 
 
-@pytest.mark.parametrize("model", ["faster_rcnn", "center_net", "detr", "experimental_model"])
+@pytest.mark.parametrize("model", ["center_net", "detr", "experimental_model"])
 def test_every_model_proto_alternative_is_unsupported_not_unknown(model):
     cfg = read_pipeline_config(f"model {{ {model} {{ }} }}\n")
     [finding] = [f for f in cfg.findings if f.severity == "error"]
@@ -287,8 +291,12 @@ def test_bad_overrides_are_errors():
         overrides(cfg, batch_size=0)
     with pytest.raises(ConfigError, match="--fine-tune-checkpoint-type must be classification"):
         overrides(cfg, fine_tune_checkpoint_type="everything")
-    with pytest.raises(ConfigError, match="--num-classes needs an SSD model"):
-        overrides(load_pipeline_config(FASTER_RCNN), num_classes=3)
+    with pytest.raises(ConfigError, match="--num-classes needs an SSD or Faster R-CNN model"):
+        overrides(read_pipeline_config("model { center_net { } }\n"), num_classes=3)
+    frcnn = overrides(load_pipeline_config(FASTER_RCNN), num_classes=3)
+    assert frcnn.model.num_classes == 3 and frcnn.origins["model.faster_rcnn.num_classes"] == "--num-classes"
+    with pytest.raises(ConfigError, match="--image-size sets a fixed_shape_resizer.*keep_aspect_ratio_resizer"):
+        overrides(frcnn, image_size=640)
     assert overrides(cfg, batch_size=None) == cfg
     assert issubclass(ConfigError, CkptkitError) and issubclass(TextProtoError, CkptkitError)
 
@@ -348,8 +356,10 @@ def test_every_blocking_problem_in_one_error_support_first(tmp_path):
     with pytest.raises(ConfigError) as caught:
         configure(path)
     message = str(caught.value)
-    assert message.startswith("4 problem(s) to fix before training:\n") and len(message.splitlines()) == 5
-    parts = [message.index(s) for s in ("1:9: model.faster_rcnn: the model is not an SSD model",
+    assert message.startswith("6 problem(s) to fix before training:\n") and len(message.splitlines()) == 7
+    parts = [message.index(s) for s in ("grid_anchor_generator.scales: no scales",
+                                        "grid_anchor_generator.aspect_ratios: no aspect_ratios",
+                                        "model.faster_rcnn: Faster R-CNN fine-tuning is not wired",
                                         "2:52: train_config.fine_tune_checkpoint: still",
                                         "4:19: train_input_reader.label_map_path: still",
                                         "5:40: train_input_reader.tf_record_input_reader.input_path[0]: still")]

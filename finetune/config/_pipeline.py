@@ -6,7 +6,8 @@ is ``PipelineConfig.model.num_classes``.  Defaults are the proto defaults
 dataclass built without a file agree; where the proto has none, the 2018 zoo's
 ``ssd_mobilenet_v1_coco`` value is used (``num_classes`` 90, the feature
 extractor type) or the simplest choice (momentum, a constant learning rate).
-The ``model { ssd { ... } }`` part lives in :mod:`._ssd_schema`.
+The ``model { ssd { ... } }`` part lives in :mod:`._ssd_schema`, ``model { faster_rcnn { ... } }``
+in :mod:`._faster_rcnn_schema`.
 
 Conventions read by :mod:`._read` (the schema is these classes, nothing else):
 
@@ -32,6 +33,9 @@ from ._ssd_schema import (  # noqa: F401 - re-exported: the whole schema is impo
     PostProcessing, RandomNormalInitializer, SSD, SsdAnchorGenerator, TruncatedNormalInitializer,
     VarianceScalingInitializer, WeightedSigmoid, WeightedSigmoidFocal, WeightedSmoothL1, WeightedSoftmax,
     unsupported,
+)
+from ._faster_rcnn_schema import (  # noqa: F401 - re-exported
+    FasterRcnn, FasterRcnnFeatureExtractor, GridAnchorGenerator, KeepAspectRatioResizer, MaskRCNNBoxPredictor,
 )
 
 _TPU = ("info", "an input-queue, TPU or distribution setting; it does not change what ckptkit trains")
@@ -258,7 +262,8 @@ class TrainConfig:
         "fine_tune_checkpoint_version": ("info", "ckptkit detects the checkpoint format (V1, V2, TF2) itself"),
         "load_all_detection_checkpoint_vars": ("info", "ckptkit restores by its mapping rules"),
         "merge_multiple_label_boxes": _DROP, "use_multiclass_scores": _DROP, "bias_grad_multiplier": _DROP,
-        "freeze_batchnorm": ("warning", "set model.ssd.freeze_batchnorm instead"),
+        "freeze_batchnorm": ("warning", "set model.ssd.freeze_batchnorm (or model.faster_rcnn.feature_extractor."
+                             "batch_norm_trainable) instead"),
         "num_steps_per_iteration": _TPU, "update_trainable_variables_regex": _DROP,
         "run_fine_tune_checkpoint_dummy_computation": ("info", "ckptkit restores without a dummy forward pass"),
     }
@@ -347,7 +352,8 @@ class EvalConfig:
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    """A whole ``pipeline.config``.  ``model`` is None when the file's model is not SSD (see ``findings``).
+    """A whole ``pipeline.config``.  ``model`` is an :class:`SSD` or a :class:`FasterRcnn`; None when the file's
+    model is neither (see ``findings``).
 
     ``source`` is the file read (relative paths in it resolve against its
     directory), ``findings`` what the reader noticed, ``origins`` where each
@@ -356,12 +362,13 @@ class PipelineConfig:
 
     META: ClassVar[tuple] = ("source", "findings", "origins")
     KNOWN: ClassVar[dict] = {
-        **unsupported("model", ("faster_rcnn", "center_net", "detr", "experimental_model"),
-                       "ckptkit fine-tunes SSD models only; use an ssd pipeline.config"),
+        **unsupported("model", ("center_net", "detr", "experimental_model"),
+                       "ckptkit fine-tunes SSD and Faster R-CNN models only; use an ssd or faster_rcnn "
+                       "pipeline.config"),
         "graph_rewriter": ("warning", "quantization-aware training rewrites are not applied here; "
                            "quantize the fine-tuned checkpoint separately"),
     }
-    model: Optional[SSD] = field(default_factory=SSD)
+    model: Optional[Union[SSD, FasterRcnn]] = field(default_factory=SSD)
     train_config: TrainConfig = field(default_factory=TrainConfig)
     train_input_reader: InputReader = field(default_factory=InputReader)
     eval_config: EvalConfig = field(default_factory=EvalConfig)

@@ -14,14 +14,14 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from ._pipeline import InputReader, PipelineConfig, TFRecordInputReader
+from ._pipeline import FixedShapeResizer, InputReader, PipelineConfig, TFRecordInputReader
 from ._read import PLACEHOLDER, ConfigError, setting
 
 # Proto path -> the override (keyword of :func:`overrides`, flag ``--name-with-dashes``) that sets it.
 SETTERS = {
-    "model.ssd.num_classes": "num_classes",
-    "model.ssd.image_resizer.fixed_shape_resizer.height": "image_size",
-    "model.ssd.image_resizer.fixed_shape_resizer.width": "image_size",
+    **{f"model.{model}.{name}": flag for model in ("ssd", "faster_rcnn") for name, flag in (
+        ("num_classes", "num_classes"), ("image_resizer.fixed_shape_resizer.height", "image_size"),
+        ("image_resizer.fixed_shape_resizer.width", "image_size"))},
     "train_config.batch_size": "batch_size",
     "train_config.num_steps": "num_steps",
     "train_config.fine_tune_checkpoint": "fine_tune_checkpoint",
@@ -175,10 +175,19 @@ def _simple(attrs: tuple[str, ...], path: str, check=None) -> _Override:
 
 def _image_size(config, value):
     height, width = (value, value) if isinstance(value, int) else tuple(value)
+    if not isinstance(config.model.image_resizer, FixedShapeResizer):
+        raise ConfigError(f"{config.source or 'pipeline.config'}: --image-size sets a fixed_shape_resizer, but "
+                          f"this {config.model.PROTO} model has a {config.model.image_resizer.PROTO}; set its "
+                          "max_dimension (and pad_to_max_dimension) in the pipeline.config instead")
     resizer = dataclasses.replace(config.model.image_resizer, height=_positive("image_size", height),
                                   width=_positive("image_size", width))
-    key = "model.ssd.image_resizer.fixed_shape_resizer"
+    key = f"model.{config.model.PROTO}.image_resizer.fixed_shape_resizer"
     return _replace(config, ("model", "image_resizer"), resizer), (f"{key}.height", f"{key}.width")
+
+
+def _num_classes(config, value):
+    return _replace(config, ("model", "num_classes"), _positive("num_classes", value)), \
+        (f"model.{config.model.PROTO}.num_classes",)
 
 
 def _lr(config, value):
@@ -215,7 +224,7 @@ def _checkpoint_type(name, value):
 
 
 OVERRIDES: dict[str, _Override] = {
-    "num_classes": _simple(("model", "num_classes"), "model.ssd.num_classes", _positive),
+    "num_classes": _num_classes,
     "image_size": _image_size,
     "batch_size": _simple(("train_config", "batch_size"), "train_config.batch_size", _positive),
     "num_steps": _simple(("train_config", "num_steps"), "train_config.num_steps", _positive),
@@ -255,8 +264,8 @@ def overrides(config: PipelineConfig, **flags) -> PipelineConfig:
         if value is None:
             continue
         if name in ("num_classes", "image_size") and config.model is None:
-            raise ConfigError(f"{config.source or 'pipeline.config'}: {flag_name(name)} needs an SSD model; "
-                              "this pipeline.config's model is not supported (see its findings)")
+            raise ConfigError(f"{config.source or 'pipeline.config'}: {flag_name(name)} needs an SSD or Faster "
+                              "R-CNN model; this pipeline.config's model is not supported (see its findings)")
         config, paths = OVERRIDES[name](config, value)
         flag = flag_name(name)
         bases = {p.rsplit("[", 1)[0] if p.endswith("]") else p for p in paths}

@@ -241,9 +241,9 @@ def dataset_from_config(config, split: str = "train", *, shuffle_seed: Optional[
     """
     from finetune.config import ConfigError  # noqa: PLC0415 - config needs no data, data needs config here
 
-    if config.model is None:
-        raise ConfigError(f"{config.source or 'pipeline.config'}: the model is not an SSD model; "
-                          "ckptkit fine-tunes SSD pipelines only (see the config's findings)")
+    if config.model is None or config.model.PROTO != "ssd":
+        raise ConfigError(f"{config.source or 'pipeline.config'}: the model is not an SSD model; this reads SSD "
+                          "pipelines only (see the config's findings; Faster R-CNN inputs are not wired here yet)")
     train = split == "train"
     reader = config.train_input_reader if train else (config.eval_input_reader or (None,))[0]
     label_map = load_label_map(config.path(f"{'train_input_reader' if train else 'eval_input_reader'}.label_map_path"))
