@@ -63,17 +63,29 @@ def model_images(input_tensor, input_type: str, image_size):
 
 
 def detection_serving(model, anchors, config, image_size, input_type: str = "image_tensor"):
-    """The SSD's ``serving_default`` tf.function; ``model`` is tracked by the caller."""
+    """The SSD's ``serving_default`` tf.function; ``model`` (the SSD's graph, possibly pruned or quantized) is
+    tracked by the caller."""
     tf = tensorflow()
     from finetune.tasks.ssd import postprocess  # noqa: PLC0415
 
     anchors = tf.constant(np.asarray(anchors, np.float32))
 
+    def detect(images):
+        outputs = model(images, training=False)
+        return postprocess(outputs["box_encodings"], outputs["class_predictions_with_background"], anchors,
+                           config.postprocess, config.box_coder)
+
+    return detector_serving(detect, image_size, input_type)
+
+
+def detector_serving(detect, image_size, input_type: str = "image_tensor"):
+    """A detector's ``serving_default`` tf.function around ``detect`` (training-time images -> ``boxes``,
+    ``classes``, ``scores``, ``num_detections``: any task's ``detect``), with the OD API's output names."""
+    tf = tensorflow()
+
     @tf.function(input_signature=[_input_signature(input_type)])
     def serve(input_tensor):
-        outputs = model(model_images(input_tensor, input_type, image_size), training=False)
-        found = postprocess(outputs["box_encodings"], outputs["class_predictions_with_background"], anchors,
-                            config.postprocess, config.box_coder)
+        found = detect(model_images(input_tensor, input_type, image_size))
         return {"detection_boxes": tf.identity(found["boxes"]),
                 "detection_classes": tf.cast(found["classes"], tf.float32),
                 "detection_scores": tf.identity(found["scores"]),
