@@ -58,7 +58,7 @@ def prepare(source: Path, backbone: Backbone, checkpoint_type: str, model_dir: P
     if fmt not in LEGACY_FORMATS:
         raise FinetuneError(f"{source}: fine_tune_checkpoint is a {fmt} file; expected a TF1 checkpoint (converted "
                             "here) or a TF2 object-based checkpoint; convert it with ckpt-migrate convert first")
-    if not architecture.endswith(backbone.kind):
+    if not backbone.fits(architecture):
         raise FinetuneError(f"{source}: fine_tune_checkpoint holds {architecture}, but the model's backbone is "
                             f"{backbone.kind}; use a {backbone.kind} checkpoint or set feature_extractor.type "
                             "to match it")
@@ -105,6 +105,8 @@ def _conversion_warnings(out: Path) -> tuple[str, ...]:
 
 
 def _backbone_target(backbone: Backbone) -> dict:
+    if backbone.kind.startswith("resnet_v1_"):  # slim's ResNet, as its rule set builds it
+        return {"spec": "auto"}
     return {"spec": f"keras:{backbone.keras_application}", "include_top": False,
             "input_size": _input_size(backbone), "extra": {"alpha": backbone.depth_multiplier}}
 
@@ -143,7 +145,7 @@ def _convert(located: str, out: Path, target: dict, backbone: Backbone, model_di
         where = model_dir / FAILED
         where.with_suffix(".json").write_text(json.dumps(to_data(report), indent=2, default=str))
         where.with_suffix(".md").write_text(render(report, "markdown"), errors="backslashreplace")
-        into = "TF2 OD API detector" if target is DETECTOR else f"{backbone.describe()} backbone this config builds"
+        into = "whole detector" if target is DETECTOR else f"{backbone.describe()} backbone this config builds"
         raise FinetuneError(f"fine_tune_checkpoint {located} does not fit the {into}: {_misfit(report)}; use a "
                             "checkpoint of this architecture and depth multiplier, or set "
                             "feature_extractor.depth_multiplier (--depth-multiplier) to the checkpoint's; mapping "

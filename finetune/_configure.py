@@ -89,9 +89,10 @@ def _extras(config: PipelineConfig, feature_extractor, depth_multiplier, grad_cl
     origins = dict(config.origins)
     extractor = config.model.feature_extractor
     ssd = isinstance(config.model, schema.SSD)
-    if not ssd and (feature_extractor is not None or depth_multiplier is not None):
-        raise ConfigError("--feature-extractor and --depth-multiplier choose an SSD MobileNet backbone; this "
-                          "pipeline.config's model is faster_rcnn: set its feature_extractor in the file")
+    kind = "ssd" if ssd else "faster_rcnn"
+    if not ssd and feature_extractor is not None:
+        raise ConfigError("--feature-extractor chooses an SSD MobileNet backbone; this pipeline.config's model is "
+                          "faster_rcnn: set its feature_extractor.type in the file")
     if feature_extractor is not None:
         if feature_extractor not in EXTRACTORS:
             raise ConfigError(f"--feature-extractor {feature_extractor!r}: choose one of {', '.join(EXTRACTORS)}")
@@ -102,7 +103,7 @@ def _extras(config: PipelineConfig, feature_extractor, depth_multiplier, grad_cl
         if depth_multiplier <= 0:
             raise ConfigError(f"--depth-multiplier must be positive, found {depth_multiplier}")
         extractor = dataclasses.replace(extractor, depth_multiplier=float(depth_multiplier))
-        origins["model.ssd.feature_extractor.depth_multiplier"] = "--depth-multiplier"
+        origins[f"model.{kind}.feature_extractor.depth_multiplier"] = "--depth-multiplier"
     train = config.train_config
     if grad_clip_norm is not None:
         if grad_clip_norm < 0:
@@ -113,5 +114,5 @@ def _extras(config: PipelineConfig, feature_extractor, depth_multiplier, grad_cl
         if eval_batch_size < 1:
             raise ConfigError(f"--eval-batch-size must be a positive integer, found {eval_batch_size}")
         evaluation = dataclasses.replace(evaluation, batch_size=eval_batch_size)
-    model = dataclasses.replace(config.model, feature_extractor=extractor) if ssd else config.model
+    model = dataclasses.replace(config.model, feature_extractor=extractor)
     return dataclasses.replace(config, model=model, train_config=train, eval_config=evaluation, origins=origins)

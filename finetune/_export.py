@@ -23,7 +23,7 @@ from reports import ExportReport
 from . import _model, _run, _settings
 from ._configure import configure, set_by_flags
 from ._errors import FinetuneError
-from ._serving import SERVING_INPUT_TYPES, classification_serving, detection_serving
+from ._serving import SERVING_INPUT_TYPES, classification_serving, detector_serving
 from ._validate import problem_lines, substitution_errors, support_findings
 
 SIGNATURE = "serving_default"
@@ -76,7 +76,7 @@ def _build(config, task: str, label_map, seed: int):
 
     with choose_strategy().scope():
         if task == "detection":
-            return _model.build_detection(_settings.ssd_config(config, []), None, seed)
+            return _model.build_detection(_settings.detector_config(config, []), None, seed)
         return _model.build_classification(_settings.backbone_of(config), label_map, "finetune", total_steps=1,
                                            freeze_batchnorm=config.model.freeze_batchnorm, seed=seed)
 
@@ -93,7 +93,7 @@ def _restore(built, config, trained, checkpoint) -> tuple[str, str, int]:
 def _serving(built, config, label_map, input_type: str):
     size = _settings.backbone_of(config).image_size
     if label_map is None:  # detection
-        return detection_serving(built.model, built.anchors, built.config, size, input_type)
+        return detector_serving(built.detect, size, input_type)
     return classification_serving(built.model, label_map.ids, size, input_type)
 
 

@@ -30,14 +30,18 @@ def build_backbone(backbone: Backbone, seed: int = 0):
                        weights=None)
 
 
-def build_detection(ssd_config, label_map=None, seed: int = 0):
-    """The SSD the config describes, freshly initialised (seeded), in the TF2 OD API's layout."""
-    from finetune.tasks import SSDTask  # noqa: PLC0415
+def build_detection(detector_config, label_map=None, seed: int = 0):
+    """The detector the settings describe (an SSD in the TF2 OD API's layout, or a Faster R-CNN ResNet),
+    freshly initialised (seeded)."""
+    from finetune.tasks import FasterRCNNConfig, FasterRCNNTask, SSDTask  # noqa: PLC0415
 
     keras = tf_keras()
     keras.utils.set_random_seed(seed)
     keras.backend.reset_uids()
-    return SSDTask(ssd_config, {item.id: item.name for item in label_map.items} if label_map else {})
+    names = {item.id: item.name for item in label_map.items} if label_map else {}
+    if isinstance(detector_config, FasterRCNNConfig):
+        return FasterRCNNTask(detector_config, names)
+    return SSDTask(detector_config, names)
 
 
 def build_classification(backbone: Backbone, label_map, mode: str, *, total_steps: int,

@@ -83,7 +83,7 @@ def finetune(config_path=None, *, model_dir, task: str = "detection", mode: str 
     source = config.path("train_config.fine_tune_checkpoint") if config.train_config.fine_tune_checkpoint else None
     warnings: list[str] = []
     backbone = _settings.backbone_of(config)
-    ssd = _settings.ssd_config(config, warnings) if task == "detection" else None
+    ssd = _settings.detector_config(config, warnings) if task == "detection" else None
     optimizer = _settings.optimizer_config(config, warnings)
     schedule = _settings.schedule_spec(config, warnings)
     inputs = _inputs.build_inputs(config, task, backbone, skip_bad_records=skip_bad_records, seed=seed,
@@ -319,7 +319,7 @@ def evaluate(config_path=None, *, model_dir, task: str = "detection", mode: str 
                        **recorded_substitutions(model_dir, settings))
     warnings: list[str] = []
     backbone = _settings.backbone_of(config)
-    ssd = _settings.ssd_config(config, warnings) if task == "detection" else None
+    ssd = _settings.detector_config(config, warnings) if task == "detection" else None
     optimizer = _settings.optimizer_config(config, [])
     inputs = _inputs.build_inputs(config, task, backbone, train=False, skip_bad_records=skip_bad_records,
                                   seed=seed, test_paths=test_input_path, warnings=warnings)

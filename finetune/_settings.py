@@ -29,21 +29,28 @@ FEATURE_MAPS = 6  # two backbone maps and four extra layers (SSDConfig.extra_lay
 FASTER_RCNN_EXTRACTORS = {f"faster_rcnn_resnet{depth}{keras}": depth
                           for depth in (50, 101, 152) for keras in ("", "_keras")}
 FASTER_RCNN_STRIDE = 16  # first_stage_features_stride: block3 at output stride 16
-NOT_WIRED = "Faster R-CNN fine-tuning is not wired into ckpt-finetune yet"
 _FRCNN = "model.faster_rcnn"
 
 
 @dataclass(frozen=True)
 class Backbone:
-    """The converted backbone to build: a tf_keras MobileNet/MobileNetV2 without its top."""
+    """The converted backbone to build: a tf_keras MobileNet/MobileNetV2 without its top, or (Faster R-CNN)
+    slim's ResNet v1 (``resnet_v1_50`` ...)."""
 
-    kind: str  # mobilenet_v1 | mobilenet_v2
+    kind: str  # mobilenet_v1 | mobilenet_v2 | resnet_v1_<depth>
     depth_multiplier: float
     image_size: tuple[int, int]
 
     @property
     def keras_application(self) -> str:
         return KERAS_APPLICATION[self.kind]
+
+    def fits(self, architecture: str) -> bool:
+        """Whether a legacy checkpoint of ``architecture`` (``migrate.detect_architecture``) holds this backbone."""
+        if self.kind.startswith("resnet_v1_"):
+            depth = self.kind.removeprefix("resnet_v1_")
+            return architecture in (f"od/faster_rcnn_resnet{depth}", f"slim/resnet_v1_{depth}")
+        return architecture.endswith(self.kind)
 
     def describe(self) -> str:
         return f"{self.kind} (depth {self.depth_multiplier:g}, {self.image_size[0]}x{self.image_size[1]})"
@@ -55,6 +62,13 @@ def _where(config: PipelineConfig, path: str) -> str:
 
 def backbone_of(config: PipelineConfig) -> Backbone:
     """The backbone a config's ``feature_extractor`` and ``image_resizer`` describe."""
+    if isinstance(config.model, schema.FasterRcnn):
+        extractor = config.model.feature_extractor
+        problems = _faster_rcnn_unbuildable(config.model)
+        if problems:
+            raise ConfigError(f"{_where(config, problems[0][0])}: {problems[0][0]}: {problems[0][1]}")
+        return Backbone(f"resnet_v1_{FASTER_RCNN_EXTRACTORS[extractor.type]}", float(extractor.depth_multiplier),
+                        frcnn_image_size(config.model)[0])
     _need_ssd(config, "backbone_of")
     extractor = config.model.feature_extractor
     kind = EXTRACTORS.get(extractor.type)
@@ -68,6 +82,13 @@ def backbone_of(config: PipelineConfig) -> Backbone:
                           f"{resizer.height}x{resizer.width} is larger than ckptkit builds (at most {MAX_IMAGE_SIZE}; "
                           "activations and anchors grow with its square); set a smaller image_resizer or --image-size")
     return Backbone(kind, float(extractor.depth_multiplier), (resizer.height, resizer.width))
+
+
+def detector_config(config: PipelineConfig, warnings: list[str]):
+    """The detection task's settings: :func:`ssd_config` or :func:`faster_rcnn_config`, by the config's model."""
+    if isinstance(config.model, schema.FasterRcnn):
+        return faster_rcnn_config(config, warnings)
+    return ssd_config(config, warnings)
 
 
 # ----------------------------------------------------------------- SSD
@@ -127,7 +148,7 @@ def _need_ssd(config: PipelineConfig, what: str) -> None:
     if not isinstance(config.model, schema.SSD):
         model = "model { faster_rcnn { ... } }" if config.model is not None else "no supported model"
         raise ConfigError(f"{config.source or 'pipeline.config'}: {what} needs model {{ ssd {{ ... }} }}; this config "
-                          f"has {model}" + (f" ({NOT_WIRED}; see faster_rcnn_config)" if config.model else ""))
+                          f"has {model}" + (" (see faster_rcnn_config)" if config.model else ""))
 
 
 def _ssd_unbuildable(ssd) -> list[tuple[str, str]]:
@@ -315,7 +336,8 @@ def faster_rcnn_config(config: PipelineConfig, warnings: list[str]):
         postprocess=_postprocess(post), share_box_across_classes=predictor.share_box_across_classes,
         use_dropout=predictor.use_dropout, dropout_keep_probability=predictor.dropout_keep_probability,
         clip_anchors_to_image=model.clip_anchors_to_image,
-        freeze_batchnorm=not model.feature_extractor.batch_norm_trainable, l2_weight=l2)
+        freeze_batchnorm=not model.feature_extractor.batch_norm_trainable, l2_weight=l2,
+        depth_multiplier=float(model.feature_extractor.depth_multiplier))
 
 
 def _faster_rcnn_warnings(config: PipelineConfig, warnings: list[str]) -> None:

@@ -43,7 +43,7 @@ def load_trained(model_dir: str | os.PathLike, *, task: str, config_path=None, t
     config = configure(config_path, task=task, **{**settings, "from_scratch": True})
     warnings: list[str] = []
     backbone = _settings.backbone_of(config)
-    ssd = _settings.ssd_config(config, warnings) if task == "detection" else None
+    ssd = _settings.detector_config(config, warnings) if task == "detection" else None
     optimizer = _settings.optimizer_config(config, [])
     inputs = _inputs.build_inputs(config, task, backbone, skip_bad_records=skip_bad_records, seed=seed,
                                   test_paths=test_input_path, warnings=warnings)

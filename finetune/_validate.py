@@ -19,10 +19,10 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from finetune.config import ConfigError, Finding, PipelineConfig, flag_hint, schema
+from finetune.config import ConfigError, Finding, PipelineConfig, flag_hint
 from finetune.data import load_label_map
 
-from ._settings import NOT_WIRED, unbuildable
+from ._settings import unbuildable
 
 SUPPORT, PLACEHOLDER, MISSING, LABEL_MAP, NOT_SET = "unsupported_model", "placeholder", "missing_path", \
     "label_map", "not_set"
@@ -47,12 +47,7 @@ def support_findings(config: PipelineConfig, task: str = "detection") -> list[Fi
         path = model[0].path if model else "model"
         return [_finding(config, SUPPORT, path, "the model is not an SSD model; ckptkit fine-tunes SSD pipelines "
                          "only (model { ssd { ... } })", where)]
-    found = [_finding(config, SUPPORT, path, problem) for path, problem in unbuildable(config, task)]
-    if not isinstance(config.model, schema.SSD):  # a Faster R-CNN: read and checked, not yet trained here
-        found.append(_finding(config, SUPPORT, "model.faster_rcnn", f"{NOT_WIRED}; its settings are read and "
-                              "checked (finetune.faster_rcnn_config), but train, evaluate and export need an SSD "
-                              "model { ssd { ... } } for now"))
-    return found
+    return [_finding(config, SUPPORT, path, problem) for path, problem in unbuildable(config, task)]
 
 
 def placeholder_errors(config: PipelineConfig, training: bool = True) -> list[Finding]:

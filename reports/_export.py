@@ -30,7 +30,8 @@ def export_text(r: ExportReport, markdown: bool) -> str:
            f"checkpoint: {r.checkpoint}",
            f"SavedModel: {r.out}/saved_model   serving_default input: {r.input_type}   outputs: "
            f"{', '.join(r.outputs)}",
-           f"checkpoint: {r.out}/checkpoint/ckpt-0 (the TF2 OD API layout)   config: {r.out}/pipeline.config",
+           f"checkpoint: {r.out}/checkpoint/ckpt-0 (the layout the run's checkpoints have)   "
+           f"config: {r.out}/pipeline.config",
            f"verified: the reloaded SavedModel gives the exported model's outputs on {r.checked_images} images"]
     if r.warnings:
         out += ["", f"{'## ' if markdown else ''}Warnings ({len(r.warnings)})"] + [f"- {w}" for w in r.warnings]

@@ -10,13 +10,12 @@ from finetune import faster_rcnn_config
 from finetune._settings import unbuildable
 from finetune.config import ConfigError, load_pipeline_config, read_pipeline_config, schema
 
-from conftest import CONFIGS, REPO
+from conftest import CONFIGS
 
 RESNET50 = CONFIGS / "faster_rcnn_resnet50_coco.config"
 TF2_RESNET50 = CONFIGS / "tf2_faster_rcnn_resnet50_v1_640x640_coco17_tpu-8.config"
 INCEPTION = CONFIGS / "faster_rcnn_inception_v2_coco_2018_01_28.pipeline.config"
-ZOO_REFERENCE = REPO.parent / "shared" / "reference" / "configs" / INCEPTION.name  # the TF1 zoo tarball copy
-SAMPLES = sorted(CONFIGS.glob("*faster_rcnn*")) + ([ZOO_REFERENCE] if ZOO_REFERENCE.exists() else [])
+SAMPLES = sorted(CONFIGS.glob("*faster_rcnn*"))  # INCEPTION is the TF1 zoo tarball's file
 
 
 def test_the_samples_are_all_here():

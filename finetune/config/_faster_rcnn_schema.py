@@ -52,6 +52,9 @@ class FasterRcnnFeatureExtractor:
     type: str = "faster_rcnn_resnet50"  # the proto has no default: the 2018 zoo's
     first_stage_features_stride: int = 16
     batch_norm_trainable: bool = False
+    # ckptkit's extension, set by --depth-multiplier (the OD API has no such field): the bottleneck and RPN
+    # depths scaled, for small models
+    depth_multiplier: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -81,8 +81,9 @@ def _moving_statistics_batchnorm():
     class MovingStatisticsBatchNormalization(tf_keras().layers.BatchNormalization):
         """BatchNorm that normalises with its moving statistics in training too; gamma and beta still train."""
 
-        def call(self, inputs, training=None, **kwargs):
-            return super().call(inputs, training=False, **kwargs)
+        def call(self, inputs, *args, **kwargs):  # Keras' SavedModel tracing passes training (and mask) by position
+            kwargs.pop("training", None)
+            return super().call(inputs, training=False)
 
     return MovingStatisticsBatchNormalization
 

@@ -32,8 +32,12 @@ class DetectionQuantizeTask:
     int8_output = False
 
     def __init__(self, source, nms: str = "per_class"):
-        from finetune.tasks import SSDTask  # noqa: PLC0415
+        from finetune.tasks import FasterRCNNTask, SSDTask  # noqa: PLC0415
 
+        if isinstance(source.finetune_task, FasterRCNNTask):
+            raise QuantizeError(f"{source.path}: a Faster R-CNN run; ckpt-quantize exports single-stage SSDs (TFLite's "
+                                "detection post-processing op, like the OD API's TFLite path, covers SSDs only): "
+                                "export it as a SavedModel with ckpt-finetune export")
         if not isinstance(source.finetune_task, SSDTask):
             raise QuantizeError(f"{source.path}: detection quantizes a ckpt-finetune SSD run (its model_dir and "
                                 "pipeline.config); a saved tf_keras model carries no anchors or post-processing")

@@ -1,0 +1,149 @@
+"""``ckpt-finetune`` on a Faster R-CNN pipeline.config, as an OD API user runs it.
+
+The TF1 zoo's faster_rcnn_resnet50 layout (the fixture, TensorFlow's own
+saver) is the fine_tune_checkpoint: converted on the fly and restored as
+``detection`` (both feature extractors).  The run writes the OD API's
+TensorBoard tags, resumes to bit-identical weights (the samplers are seeded by
+the step), freezes by regex, and exports a SavedModel whose detections, in a
+fresh process, equal the training-time model's.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from finetune.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+CONFIG = REPO / "tests" / "data" / "configs" / "faster_rcnn_shapes.config.in"
+SMALL = ["--depth-multiplier", "0.0625", "--quiet", "--format", "json"]  # the fixture: ResNet-50 depths / 16
+LOAD = """
+import sys, numpy as np, tensorflow as tf
+from finetune._export import sample_inputs
+serve = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+out = serve(input_tensor=sample_inputs(sys.argv[2], (128, 128), 3))
+np.savez(sys.argv[3], **{k: v.numpy() for k, v in out.items()})
+"""
+
+
+@pytest.fixture(scope="module")
+def data() -> dict[str, Path]:
+    import fixtures
+
+    out = Path(os.environ.get("CKPTKIT_FIXTURES") or REPO / ".cache" / "fixtures")
+    return fixtures.build(out, names=["detection_shapes", "faster_rcnn_resnet50_small"])
+
+
+@pytest.fixture(scope="module")
+def config(data, tmp_path_factory) -> Path:
+    """The shapes data with a Faster R-CNN ResNet-50 model block (the zoo's, at 128x128 with 32-pixel anchors)."""
+    path = tmp_path_factory.mktemp("frcnn") / "pipeline.config"
+    path.write_text(CONFIG.read_text().replace("@DATA@", str(data["detection_shapes"])).replace(
+        "@CHECKPOINT@", str(data["faster_rcnn_resnet50_small"] / "model.ckpt")))
+    return path
+
+
+def _train(capsys, config, out, *argv) -> dict:
+    code = main(["train", "--pipeline-config", str(config), "--out", str(out), *SMALL, *map(str, argv)])
+    stdout, err = capsys.readouterr()
+    assert code == 0, err
+    return json.loads(stdout)
+
+
+@pytest.fixture(scope="module")
+def run(config, tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("frcnn-run") / "run"
+    code = main(["train", "--pipeline-config", str(config), "--out", str(out), *SMALL, "--num-steps", "6",
+                 "--eval-every", "6", "--output", str(out.parent / "report.json")])
+    assert code == 0
+    return out, json.loads((out.parent / "report.json").read_text())
+
+
+def test_a_tf1_faster_rcnn_fine_tunes_from_its_feature_extractors(run, tf):
+    out, report = run
+    restore = report["restore"]
+    assert restore["checkpoint_type"] == "detection" and restore["converted"] and restore["restored"] == 265
+    assert restore["initialised"] == 10 and report["steps"] == 6  # the RPN and the box classifier's heads
+    assert all(name.startswith("faster_rcnn_meta_arch/") for name in restore["initialised_names"])
+    keys = {name for name, _ in tf.train.list_variables(tf.train.latest_checkpoint(str(out)))}
+    assert any(k.startswith("model/_feature_extractor_for_proposal_features/") for k in keys)
+    assert any(k.startswith("model/_mask_rcnn_box_predictor/") for k in keys)
+    assert {"mAP@0.5", "AR@100", "loss/rpn_objectness"} <= set(report["metrics_history"][-1]["metrics"])
+
+
+def test_tensorboard_has_the_od_apis_faster_rcnn_tags(run):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out, _ = run
+    tags = set()
+    for events in (out / "tensorboard").rglob("events.out.tfevents.*"):
+        accumulator = EventAccumulator(str(events), size_guidance={"tensors": 0})
+        accumulator.Reload()
+        tags |= set(accumulator.Tags()["tensors"])
+    assert {"Loss/RPNLoss/localization_loss", "Loss/RPNLoss/objectness_loss",
+            "Loss/BoxClassifierLoss/localization_loss", "Loss/BoxClassifierLoss/classification_loss",
+            "DetectionBoxes_Precision/mAP@.50IOU", "DetectionBoxes_Recall/AR@100"} <= tags
+
+
+def test_a_resumed_run_ends_with_the_uninterrupted_runs_weights(run, config, tmp_path, capsys, tf):
+    out, _ = run
+    half = tmp_path / "half"
+    _train(capsys, config, half, "--num-steps", "3", "--checkpoint-every", "3", "--no-tensorboard")
+    _train(capsys, config, half, "--num-steps", "6", "--checkpoint-every", "3", "--no-tensorboard")
+    ours, theirs = (tf.train.load_checkpoint(tf.train.latest_checkpoint(str(d))) for d in (half, out))
+    names = [n for n, _ in tf.train.list_variables(tf.train.latest_checkpoint(str(out))) if n.startswith("model/")]
+    assert names and all(np.array_equal(ours.get_tensor(n), theirs.get_tensor(n)) for n in names)
+
+
+def test_freeze_regexes_keep_the_named_layers(config, tmp_path, capsys, tf):
+    _train(capsys, config, tmp_path / "frozen", "--num-steps", "2", "--no-tensorboard",
+           "--freeze", r"^resnet_v1_50\.(conv1|block1)[./]")
+    converted = tf.train.load_checkpoint(str(tmp_path / "frozen" / "converted" / "ckpt-0"))
+    trained = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(tmp_path / "frozen")))
+    first = "model/_feature_extractor_for_proposal_features/layer_with_weights-{}/kernel/.ATTRIBUTES/VARIABLE_VALUE"
+    conv1, block1, block2 = (first.format(i) for i in (0, 2, 2 * (1 + 3 * 3 + 1)))  # conv, BN pairs; shortcut
+    for key in (conv1, block1):
+        assert np.array_equal(converted.get_tensor(key), trained.get_tensor(key)), key
+    assert not np.array_equal(converted.get_tensor(block2), trained.get_tensor(block2))
+
+
+def test_the_export_gives_the_training_time_detections_in_a_fresh_process(run, config, tmp_path, capsys):
+    from finetune import load_trained
+    from finetune._export import sample_inputs
+    from finetune._serving import preprocess
+    from test_quantize_detection import assert_same_detections
+
+    out, _ = run
+    code = main(["export", "--trained", str(out), "--pipeline-config", str(config), "--out", str(tmp_path / "exp"),
+                 "--input-type", "encoded_image_string_tensor", *SMALL])
+    report, err = capsys.readouterr()
+    assert code == 0, err
+    assert sorted(json.loads(report)["outputs"]) == [
+        "detection_boxes", "detection_classes", "detection_scores", "num_detections"]
+    found = tmp_path / "found.npz"
+    subprocess.run([sys.executable, "-c", LOAD, str(tmp_path / "exp" / "saved_model"),
+                    "encoded_image_string_tensor", str(found)], check=True, cwd=REPO, capture_output=True)
+    got = dict(np.load(found))
+    trained = load_trained(out, task="detection", config_path=config, depth_multiplier=0.0625)
+    images = preprocess(sample_inputs("image_tensor", (128, 128), 3), (128, 128))
+    want = {k: np.asarray(v) for k, v in trained.task.detect(images).items()}
+    assert_same_detections({"boxes": got["detection_boxes"], "classes": got["detection_classes"].astype(int),
+                            "scores": got["detection_scores"], "num_detections": got["num_detections"].astype(int)},
+                           want, top=100)
+
+
+def test_ckpt_quantize_refuses_a_two_stage_run_in_one_line(run, config, tmp_path, capsys):
+    from quantize.cli import main as quantize
+
+    out, _ = run
+    code = quantize(["--quiet", "export", "--trained", str(out), "--task", "detection", "--pipeline-config",
+                     str(config), "--out", str(tmp_path / "q"), "--depth-multiplier", "0.0625"])
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and "a Faster R-CNN run" in err and "ckpt-finetune export" in err
+    assert len(err.splitlines()) == 1 and not (tmp_path / "q").exists()
