@@ -343,11 +343,13 @@ def faster_rcnn_config(config: PipelineConfig, warnings: list[str]):
 def _faster_rcnn_warnings(config: PipelineConfig, warnings: list[str]) -> None:
     model = config.model
     resizer, key = model.image_resizer, f"{_FRCNN}.image_resizer"
-    if isinstance(resizer, schema.KeepAspectRatioResizer) and not resizer.pad_to_max_dimension:
-        warnings.append(f"{key}.keep_aspect_ratio_resizer: the OD API trains on each image at its own size "
-                        f"(shorter side {resizer.min_dimension}, longer at most {resizer.max_dimension}); ckptkit "
-                        f"pads every image to {resizer.max_dimension}x{resizer.max_dimension} "
-                        "(pad_to_max_dimension: true), as batches need one shape")
+    if isinstance(resizer, schema.KeepAspectRatioResizer):
+        side = resizer.max_dimension
+        warnings.append(f"{key}.keep_aspect_ratio_resizer: the OD API scales each image to a shorter side of "
+                        f"{resizer.min_dimension} (longer at most {side})"
+                        + (f" and pads it to {side}x{side}" if resizer.pad_to_max_dimension else "")
+                        + f"; ckptkit resizes every image to {side}x{side}, not keeping its aspect ratio, as "
+                        "batches need one shape")
     rpn = model.first_stage_box_predictor_conv_hyperparams
     if not isinstance(rpn.initializer, (schema.TruncatedNormalInitializer, schema.RandomNormalInitializer)):
         warnings.append(f"{_FRCNN}.first_stage_box_predictor_conv_hyperparams.initializer: ckptkit initializes the "

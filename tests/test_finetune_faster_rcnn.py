@@ -40,13 +40,18 @@ def data() -> dict[str, Path]:
     return fixtures.build(out, names=["detection_shapes", "faster_rcnn_resnet50_small"])
 
 
+def write_config(path: Path, data: Path, checkpoint: Path, checkpoint_type: str = "detection") -> Path:
+    """The shapes data with a Faster R-CNN ResNet-50 model block (the zoo's, at 128x128 with 32-pixel anchors)."""
+    text = CONFIG.read_text().replace("@DATA@", str(data)).replace("@CHECKPOINT@", str(checkpoint))
+    path.write_text(text.replace('fine_tune_checkpoint_type: "detection"',
+                                 f'fine_tune_checkpoint_type: "{checkpoint_type}"'))
+    return path
+
+
 @pytest.fixture(scope="module")
 def config(data, tmp_path_factory) -> Path:
-    """The shapes data with a Faster R-CNN ResNet-50 model block (the zoo's, at 128x128 with 32-pixel anchors)."""
-    path = tmp_path_factory.mktemp("frcnn") / "pipeline.config"
-    path.write_text(CONFIG.read_text().replace("@DATA@", str(data["detection_shapes"])).replace(
-        "@CHECKPOINT@", str(data["faster_rcnn_resnet50_small"] / "model.ckpt")))
-    return path
+    return write_config(tmp_path_factory.mktemp("frcnn") / "pipeline.config", data["detection_shapes"],
+                        data["faster_rcnn_resnet50_small"] / "model.ckpt")
 
 
 def _train(capsys, config, out, *argv) -> dict:
@@ -147,3 +152,4 @@ def test_ckpt_quantize_refuses_a_two_stage_run_in_one_line(run, config, tmp_path
     err = capsys.readouterr().err.strip()
     assert code != 0 and "a Faster R-CNN run" in err and "ckpt-finetune export" in err
     assert len(err.splitlines()) == 1 and not (tmp_path / "q").exists()
+
