@@ -43,33 +43,38 @@ def ssd_fields(specs) -> dict:
 
 
 _FRCNN_DEPTH = re.compile(r"^FirstStageFeatureExtractor/resnet_v1_(\d+)/conv1/weights$")
-_FRCNN_UNIT = re.compile(r"^(?:First|Second)StageFeatureExtractor/resnet_v1_\d+/block(\d)/unit_(\d+)/")
+_FRCNN_UNIT = re.compile(r"^(First|Second)StageFeatureExtractor/resnet_v1_\d+/block(\d)/unit_(\d+)/")
+_FRCNN_HEADS = ("Conv/weights", "FirstStageBoxPredictor/BoxEncodingPredictor/weights",
+                "SecondStageBoxPredictor/ClassPredictor/weights",
+                "SecondStageBoxPredictor/BoxEncodingPredictor/weights")
+
+
+def _stage(block: int) -> str:
+    """Where a block is read: blocks 1-3 in the first stage, block4 in the second (the first stage's own copy of
+    block4 is built by TF1 but never used)."""
+    return "Second" if block == 4 else "First"
 
 
 def faster_rcnn_fields(specs) -> dict:
     """``{depth, base_depths, units, rpn_depth, rpn_kernel_size, anchors_per_location, num_classes,
     share_box_across_classes}`` (:class:`migrate.models.FasterRCNNSpec`) for an OD API Faster R-CNN ResNet
-    checkpoint; ``{}`` when ``specs`` is not one.  Blocks 1-3 are counted in the first stage, block4 in the
-    second (the first stage's unused copy of block4 is not looked at)."""
+    checkpoint; ``{}`` when ``specs`` is not one."""
     depth = next((m.group(1) for name in specs if (m := _FRCNN_DEPTH.match(name))), None)
-    needed = ("Conv/weights", "FirstStageBoxPredictor/BoxEncodingPredictor/weights",
-              "SecondStageBoxPredictor/ClassPredictor/weights", "SecondStageBoxPredictor/BoxEncodingPredictor/weights")
-    if depth is None or any(name not in specs for name in needed):
+    first_units = [f"{_stage(b)}StageFeatureExtractor/resnet_v1_{depth}/block{b}/unit_1/bottleneck_v1/conv1/weights"
+                   for b in range(1, 5)]
+    if depth is None or any(name not in specs for name in (*_FRCNN_HEADS, *first_units)):
         return {}
     units = [0, 0, 0, 0]
     for name in specs:
         m = _FRCNN_UNIT.match(name)
-        block = int(m.group(1)) if m else 0
-        if m and (block == 4) == name.startswith("Second"):
-            units[block - 1] = max(units[block - 1], int(m.group(2)))
-    stage = {4: "Second"}
-    base_depths = [specs[f"{stage.get(b, 'First')}StageFeatureExtractor/resnet_v1_{depth}/block{b}/unit_1/"
-                         "bottleneck_v1/conv1/weights"].shape[-1] for b in range(1, 5)]
+        if m and m.group(1) == _stage(int(m.group(2))):
+            block = int(m.group(2))
+            units[block - 1] = max(units[block - 1], int(m.group(3)))
     num_classes = specs["SecondStageBoxPredictor/ClassPredictor/weights"].shape[-1] - 1
     rpn = specs["Conv/weights"].shape
     return {
-        "depth": int(depth), "base_depths": base_depths, "units": units, "rpn_depth": rpn[-1],
-        "rpn_kernel_size": rpn[0],
+        "depth": int(depth), "base_depths": [specs[name].shape[-1] for name in first_units], "units": units,
+        "rpn_depth": rpn[-1], "rpn_kernel_size": rpn[0],
         "anchors_per_location": specs["FirstStageBoxPredictor/BoxEncodingPredictor/weights"].shape[-1] // 4,
         "num_classes": num_classes,
         "share_box_across_classes": (

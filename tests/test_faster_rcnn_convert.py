@@ -42,6 +42,8 @@ def test_the_model_is_read_off_the_real_zoo_listing():
         "depth": 50, "base_depths": [64, 128, 256, 512], "units": [3, 4, 6, 3], "rpn_depth": 512,
         "rpn_kernel_size": 3, "anchors_per_location": 12, "num_classes": 90, "share_box_across_classes": False}
     assert faster_rcnn_fields({k: v for k, v in _listing_specs().items() if not k.startswith("Conv/")}) == {}
+    block4 = "SecondStageFeatureExtractor/resnet_v1_50/block4/unit_1/bottleneck_v1/conv1/weights"
+    assert faster_rcnn_fields({k: v for k, v in _listing_specs().items() if k != block4}) == {}  # damaged: no model
 
 
 def test_every_tensor_of_the_real_zoo_file_maps_at_its_shape():
