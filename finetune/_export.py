@@ -91,9 +91,10 @@ def _restore(built, config, trained, checkpoint) -> tuple[str, str, int]:
 
 
 def _serving(built, config, label_map, input_type: str):
-    size = _settings.backbone_of(config).image_size
+    backbone = _settings.backbone_of(config)
+    size = backbone.image_size
     if label_map is None:  # detection
-        return detector_serving(built.detect, size, input_type)
+        return detector_serving(built.detect, size, input_type, backbone.keep_aspect)
     return classification_serving(built.model, label_map.ids, size, input_type)
 
 

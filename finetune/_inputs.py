@@ -52,6 +52,8 @@ def build_inputs(config: PipelineConfig, task: str, backbone: Backbone, *, train
     label_map = label_map_of(config, task)
     tc = config.train_config
     common = {"image_size": backbone.image_size, "skip_bad_records": skip_bad_records}
+    if backbone.keep_aspect is not None:  # detection only (Faster R-CNN's keep_aspect_ratio_resizer)
+        common["keep_aspect"] = backbone.keep_aspect
     make = _detection if task == "detection" else _classification
     train_data = target = None
     if train:

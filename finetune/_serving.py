@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from finetune.data import fit_and_pad
 from migrate.tf import tensorflow
 
 SERVING_INPUT_TYPES = ("image_tensor", "float_image_tensor", "encoded_image_string_tensor", "tf_example")
@@ -44,22 +45,30 @@ def _input_signature(input_type: str):
     raise ValueError(f"input_type {input_type!r}: expected one of {', '.join(SERVING_INPUT_TYPES)}")
 
 
-def model_images(input_tensor, input_type: str, image_size):
-    """The model's input for ``input_tensor`` of ``input_type`` (see the module docstring)."""
+def model_images(input_tensor, input_type: str, image_size, keep_aspect=None):
+    """(the model's input for ``input_tensor`` of ``input_type`` (see the module docstring), and the share
+    ``[N, 2]`` of each image's frame the picture fills: 1 unless ``keep_aspect`` ``(min_dimension,
+    max_dimension)`` fits each image into that square and pads it, as training did)."""
     tf = tensorflow()
-    if input_type in ("image_tensor", "float_image_tensor"):
-        return preprocess(input_tensor, image_size)
+    if input_type in ("image_tensor", "float_image_tensor") and keep_aspect is None:
+        images = preprocess(input_tensor, image_size)
+        return images, tf.ones([tf.shape(images)[0], 2])
     encoded = input_tensor
     if input_type == "tf_example":
         features = {"image/encoded": tf.io.FixedLenFeature([], tf.string)}
         encoded = tf.io.parse_example(input_tensor, features)["image/encoded"]
 
     def one(data):  # each image at its own size, resized before the batch is stacked
-        image = tf.ensure_shape(tf.io.decode_image(data, channels=3, expand_animations=False), [None, None, 3])
-        return preprocess(image[None], image_size)[0]
+        image = data if data.dtype != tf.string else tf.ensure_shape(
+            tf.io.decode_image(data, channels=3, expand_animations=False), [None, None, 3])
+        if keep_aspect is None:
+            return preprocess(image[None], image_size)[0], tf.ones([2])
+        image, _, frame = fit_and_pad(tf.cast(image, tf.float32) / 255.0, tf.zeros([0, 4]), *keep_aspect)
+        return image * 2.0 - 1.0, frame
 
     height, width = image_size
-    return tf.map_fn(one, encoded, fn_output_signature=tf.TensorSpec([height, width, 3], tf.float32))
+    return tf.map_fn(one, encoded, fn_output_signature=(tf.TensorSpec([height, width, 3], tf.float32),
+                                                        tf.TensorSpec([2], tf.float32)))
 
 
 def detection_serving(model, anchors, config, image_size, input_type: str = "image_tensor"):
@@ -78,15 +87,18 @@ def detection_serving(model, anchors, config, image_size, input_type: str = "ima
     return detector_serving(detect, image_size, input_type)
 
 
-def detector_serving(detect, image_size, input_type: str = "image_tensor"):
+def detector_serving(detect, image_size, input_type: str = "image_tensor", keep_aspect=None):
     """A detector's ``serving_default`` tf.function around ``detect`` (training-time images -> ``boxes``,
-    ``classes``, ``scores``, ``num_detections``: any task's ``detect``), with the OD API's output names."""
+    ``classes``, ``scores``, ``num_detections``: any task's ``detect``), with the OD API's output names; boxes
+    are normalised to each input image (out of the padding ``keep_aspect`` adds)."""
     tf = tensorflow()
 
     @tf.function(input_signature=[_input_signature(input_type)])
     def serve(input_tensor):
-        found = detect(model_images(input_tensor, input_type, image_size))
-        return {"detection_boxes": tf.identity(found["boxes"]),
+        images, frames = model_images(input_tensor, input_type, image_size, keep_aspect)
+        found = detect(images)
+        boxes = tf.clip_by_value(found["boxes"] / tf.tile(frames, [1, 2])[:, None, :], 0.0, 1.0)
+        return {"detection_boxes": boxes,
                 "detection_classes": tf.cast(found["classes"], tf.float32),
                 "detection_scores": tf.identity(found["scores"]),
                 "num_detections": tf.cast(found["num_detections"], tf.float32)}
@@ -102,7 +114,7 @@ def classification_serving(model, label_ids, image_size, input_type: str = "imag
 
     @tf.function(input_signature=[_input_signature(input_type)])
     def serve(input_tensor):
-        logits = model(model_images(input_tensor, input_type, image_size), training=False)["logits"]
+        logits = model(model_images(input_tensor, input_type, image_size)[0], training=False)["logits"]
         probabilities = tf.nn.softmax(logits, axis=-1)
         return {"probabilities": probabilities, "classes": tf.gather(ids, tf.argmax(probabilities, axis=-1))}
 

@@ -40,6 +40,7 @@ class Backbone:
     kind: str  # mobilenet_v1 | mobilenet_v2 | resnet_v1_<depth>
     depth_multiplier: float
     image_size: tuple[int, int]
+    keep_aspect: tuple[int, int] | None = None  # keep_aspect_ratio_resizer's (min, max), padded to max square
 
     @property
     def keras_application(self) -> str:
@@ -67,8 +68,11 @@ def backbone_of(config: PipelineConfig) -> Backbone:
         problems = _faster_rcnn_unbuildable(config.model)
         if problems:
             raise ConfigError(f"{_where(config, problems[0][0])}: {problems[0][0]}: {problems[0][1]}")
+        resizer = config.model.image_resizer
+        keep = (resizer.min_dimension, resizer.max_dimension) \
+            if isinstance(resizer, schema.KeepAspectRatioResizer) else None
         return Backbone(f"resnet_v1_{FASTER_RCNN_EXTRACTORS[extractor.type]}", float(extractor.depth_multiplier),
-                        frcnn_image_size(config.model)[0])
+                        frcnn_image_size(config.model)[0], keep)
     _need_ssd(config, "backbone_of")
     extractor = config.model.feature_extractor
     kind = EXTRACTORS.get(extractor.type)
@@ -343,13 +347,11 @@ def faster_rcnn_config(config: PipelineConfig, warnings: list[str]):
 def _faster_rcnn_warnings(config: PipelineConfig, warnings: list[str]) -> None:
     model = config.model
     resizer, key = model.image_resizer, f"{_FRCNN}.image_resizer"
-    if isinstance(resizer, schema.KeepAspectRatioResizer):
+    if isinstance(resizer, schema.KeepAspectRatioResizer) and not resizer.pad_to_max_dimension:
         side = resizer.max_dimension
-        warnings.append(f"{key}.keep_aspect_ratio_resizer: the OD API scales each image to a shorter side of "
-                        f"{resizer.min_dimension} (longer at most {side})"
-                        + (f" and pads it to {side}x{side}" if resizer.pad_to_max_dimension else "")
-                        + f"; ckptkit resizes every image to {side}x{side}, not keeping its aspect ratio, as "
-                        "batches need one shape")
+        warnings.append(f"{key}.keep_aspect_ratio_resizer: the OD API trains on each image at its own size "
+                        f"(shorter side {resizer.min_dimension}, longer at most {side}); ckptkit also pads it to "
+                        f"{side}x{side} (pad_to_max_dimension: true), as batches need one shape")
     rpn = model.first_stage_box_predictor_conv_hyperparams
     if not isinstance(rpn.initializer, (schema.TruncatedNormalInitializer, schema.RandomNormalInitializer)):
         warnings.append(f"{_FRCNN}.first_stage_box_predictor_conv_hyperparams.initializer: ckptkit initializes the "

@@ -153,3 +153,42 @@ def test_ckpt_quantize_refuses_a_two_stage_run_in_one_line(run, config, tmp_path
     assert code != 0 and "a Faster R-CNN run" in err and "ckpt-finetune export" in err
     assert len(err.splitlines()) == 1 and not (tmp_path / "q").exists()
 
+
+
+@pytest.mark.parametrize("shape,frame", [((100, 50), (1.0, 0.5)), ((40, 200), (0.2, 1.0)), ((64, 64), (0.5, 0.5))])
+def test_keep_aspect_ratio_resizing_fits_then_pads_as_the_od_api(shape, frame, tf):
+    """resize_to_range(min 60, max 120): the shorter side to 60 unless the longer would pass 120; then padded."""
+    from finetune.data import fit_and_pad
+
+    image = tf.ones([*shape, 3])
+    boxes = tf.constant([[0.0, 0.0, 1.0, 1.0], [0.5, 0.25, 0.75, 0.5]])
+    fitted, moved, share = fit_and_pad(image, boxes, 60, 120)
+    assert fitted.shape == (120, 120, 3) and np.allclose(share, frame)
+    height, width = round(frame[0] * 120), round(frame[1] * 120)
+    assert float(tf.reduce_min(fitted[:height, :width])) == 1.0 and float(tf.reduce_sum(fitted)) == height * width * 3
+    assert np.allclose(moved, boxes.numpy() * np.tile(frame, 2))
+
+
+def test_a_keep_aspect_ratio_config_trains_padded_and_exports_boxes_on_the_image(data, tmp_path, capsys, tf):
+    from finetune import load_trained
+    from finetune._export import sample_inputs
+    from finetune.data import fit_and_pad
+
+    config = write_config(tmp_path / "pipeline.config", data["detection_shapes"],
+                          data["faster_rcnn_resnet50_small"] / "model.ckpt")
+    resizer = "keep_aspect_ratio_resizer { min_dimension: 96 max_dimension: 128 pad_to_max_dimension: true }"
+    config.write_text(config.read_text().replace("fixed_shape_resizer { height: 128 width: 128 }", resizer))
+    report = _train(capsys, config, tmp_path / "run", "--num-steps", "2", "--no-tensorboard")
+    assert report["backbone"].endswith("128x128)") and not report["warnings"][1:]  # the EMA note only
+    code = main(["export", "--trained", str(tmp_path / "run"), "--pipeline-config", str(config),
+                 "--out", str(tmp_path / "exp"), *SMALL])
+    assert code == 0, capsys.readouterr().err
+    capsys.readouterr()
+    serve = tf.saved_model.load(str(tmp_path / "exp" / "saved_model")).signatures["serving_default"]
+    pixels = sample_inputs("image_tensor", (128, 128), 2)
+    got = serve(input_tensor=pixels)
+    trained = load_trained(tmp_path / "run", task="detection", config_path=config, depth_multiplier=0.0625)
+    fitted = tf.stack([fit_and_pad(tf.cast(p, tf.float32) / 255.0, tf.zeros([0, 4]), 96, 128)[0] for p in pixels])
+    want = trained.task.detect(fitted * 2.0 - 1.0)  # 96x96 pictures in 128x128 frames: boxes scaled by 128 / 96
+    np.testing.assert_allclose(got["detection_boxes"], np.clip(want["boxes"].numpy() * 128 / 96, 0, 1), atol=1e-4)
+    np.testing.assert_allclose(got["detection_scores"], want["scores"], atol=1e-5)

@@ -19,6 +19,7 @@ from ._examples import detection_example as detection_example
 from ._examples import encode_image as encode_image
 from ._examples import expand_paths as expand_paths
 from ._examples import write_examples as write_examples
+from ._resize import fit_and_pad as fit_and_pad
 from ._label_map import LabelMap as LabelMap
 from ._label_map import LabelMapError as LabelMapError
 from ._label_map import LabelMapItem as LabelMapItem
@@ -36,6 +37,6 @@ from ._validate import scan as scan
 __all__ = [
     "KEYS", "DataError", "InputData", "LabelMap", "LabelMapError", "LabelMapItem", "RecordStats",
     "classification_dataset", "classification_example", "dataset_from_config", "decode_example",
-    "detection_dataset", "detection_example", "encode_example", "encode_image", "expand_paths", "iter_records",
-    "load_label_map", "read_label_map", "scan", "write_examples", "write_records",
+    "detection_dataset", "detection_example", "encode_example", "encode_image", "expand_paths", "fit_and_pad",
+    "iter_records", "load_label_map", "read_label_map", "scan", "write_examples", "write_records",
 ]

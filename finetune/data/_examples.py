@@ -34,6 +34,7 @@ from migrate.tf import tensorflow
 
 from . import _augment
 from ._label_map import LabelMap, load_label_map
+from ._resize import fit_and_pad
 from ._tfrecord import DataError, encode_example, read_record, write_records
 from ._validate import KEYS, RecordIndex, RecordStats, parse_record, scan
 
@@ -106,6 +107,7 @@ class InputData:
     max_boxes: int = 100
     drop_remainder: bool = True
     use_display_name: bool = False
+    keep_aspect: Optional[tuple[int, int]] = None  # (min_dimension, max_dimension): see _resize.fit_and_pad
 
     @property
     def num_examples(self) -> int:
@@ -159,7 +161,7 @@ class InputData:
     def _prepare_fn(self, epoch_seed: int):
         tf = tensorflow()
         height, width = self.image_size
-        max_boxes, options, kind = self.max_boxes, self.augment, self.kind
+        max_boxes, options, kind, keep_aspect = self.max_boxes, self.augment, self.kind, self.keep_aspect
         ids = tf.constant(self.label_map.ids, tf.int32)
 
         def prepare(encoded, boxes, classes, class_index, source_id, record_id):
@@ -167,7 +169,11 @@ class InputData:
             image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
             image = tf.image.convert_image_dtype(tf.ensure_shape(image, [None, None, 3]), tf.float32)
             image, boxes, classes = _augment.apply(options, image, boxes, classes, seed)
-            image = tf.image.resize(image, [height, width]) * 2.0 - 1.0
+            if keep_aspect is None:
+                image = tf.image.resize(image, [height, width])
+            else:
+                image, boxes, _ = fit_and_pad(image, boxes, *keep_aspect)
+            image = image * 2.0 - 1.0
             out = {"image": tf.ensure_shape(image, [height, width, 3]), "source_id": source_id,
                    "record_id": record_id}
             if kind == "classification":
@@ -191,7 +197,8 @@ def _size(image_size) -> tuple[int, int]:
 
 
 def _build(kind: str, paths, label_map, batch_size: int, image_size, augment, shuffle_seed, skip_bad_records: bool,
-           max_boxes: int, verify_images: bool, drop_remainder: Optional[bool], use_display_name: bool) -> InputData:
+           max_boxes: int, verify_images: bool, drop_remainder: Optional[bool], use_display_name: bool,
+           keep_aspect: Optional[tuple[int, int]] = None) -> InputData:
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     if not isinstance(label_map, LabelMap):
@@ -202,23 +209,27 @@ def _build(kind: str, paths, label_map, batch_size: int, image_size, augment, sh
     if drop and len(index) < batch_size:
         raise DataError(f"{', '.join(index.paths)}: {len(index)} usable records, fewer than one batch of "
                         f"{batch_size}; lower the batch size or add data")
+    if keep_aspect is not None:
+        image_size = (keep_aspect[1], keep_aspect[1])
     return InputData(kind, index, stats, label_map, batch_size, _size(image_size), _augment.as_options(augment),
-                     shuffle_seed, max_boxes, drop, use_display_name)
+                     shuffle_seed, max_boxes, drop, use_display_name, keep_aspect)
 
 
 def detection_dataset(paths, label_map: Union[LabelMap, str, Path], *, batch_size: int, image_size,
                       augment: Iterable = (), shuffle_seed: Optional[int] = None, skip_bad_records: bool = False,
                       max_boxes: int = 100, verify_images: bool = True, drop_remainder: Optional[bool] = None,
-                      use_display_name: bool = False) -> InputData:
+                      use_display_name: bool = False, keep_aspect: Optional[tuple[int, int]] = None) -> InputData:
     """The detection input pipeline over TFRecord ``paths`` (files or globs).
 
     ``augment``: ``data_augmentation_options`` settings or their names;
     ``shuffle_seed`` None keeps file order (evaluation); ``drop_remainder``
     defaults to True when shuffling; ``verify_images`` decodes every image
-    once up front (False: header checks only, for large data sets).
+    once up front (False: header checks only, for large data sets).  ``keep_aspect`` ``(min_dimension,
+    max_dimension)``: the OD API's ``keep_aspect_ratio_resizer`` padded to ``max_dimension`` square
+    (``image_size`` is then that square) instead of resizing to ``image_size``.
     """
     return _build("detection", paths, label_map, batch_size, image_size, augment, shuffle_seed, skip_bad_records,
-                  max_boxes, verify_images, drop_remainder, use_display_name)
+                  max_boxes, verify_images, drop_remainder, use_display_name, keep_aspect)
 
 
 def classification_dataset(paths, label_map: Union[LabelMap, str, Path], *, batch_size: int, image_size,
