@@ -192,3 +192,26 @@ def test_a_keep_aspect_ratio_config_trains_padded_and_exports_boxes_on_the_image
     want = trained.task.detect(fitted * 2.0 - 1.0)  # 96x96 pictures in 128x128 frames: boxes scaled by 128 / 96
     np.testing.assert_allclose(got["detection_boxes"], np.clip(want["boxes"].numpy() * 128 / 96, 0, 1), atol=1e-4)
     np.testing.assert_allclose(got["detection_scores"], want["scores"], atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)  # two runs of about 7 minutes each
+def test_transfer_from_a_tf1_classification_resnet_beats_random_initialisation(data, tmp_path, capsys):
+    """The OD API's TF1 recipe, scaled down: a slim ResNet-50 classifier (at 1/8 depth, trained in TF1 on the
+    shapes classification task) as a classification fine_tune_checkpoint, against random initialisation:
+    600 steps of batch 8 at learning rate 0.003 on 150 images each, scored on the 100 test images."""
+    import fixtures
+    from reports import load_report
+
+    legacy = fixtures.build(data["detection_shapes"].parent, names=["resnet_v1_50_shapes_legacy"])
+    shapes = data["detection_shapes"]
+    config = write_config(tmp_path / "pipeline.config", shapes,
+                          legacy["resnet_v1_50_shapes_legacy"] / "model.ckpt", "classification")
+    code = main(["transfer", "--pipeline-config", str(config), "--out", str(tmp_path / "cmp"),
+                 "--depth-multiplier", "0.125", "--num-steps", "600", "--learning-rate", "0.003",
+                 "--eval-every", "200", "--num-examples", "100", "--eval-batch-size", "10",
+                 "--test-input-path", str(shapes / "test.record"), "--no-tensorboard", "--quiet", "--format", "json"])
+    capsys.readouterr()
+    report = load_report(tmp_path / "cmp" / "transfer-report.json")
+    assert code == 0 and report.finetuned.restored == 265 and report.random.restored == 0
+    assert report.beats_random and report.gain >= 0.02, (report.finetuned.test_metric, report.random.test_metric)
