@@ -6,7 +6,7 @@ import numpy as np
 from migrate.tf import tensorflow
 
 from .._base import freeze_batchnorm, split_variables
-from ..ssd._coco_eval import evaluate_detector, odapi_tag
+from ..ssd._coco_eval import draw_detections, evaluate_detector, odapi_tag
 from ._config import FasterRCNNConfig
 from ._detect import detections, proposals
 from ._losses import box_classifier_loss, existing, rpn_loss, sample_proposals
@@ -116,15 +116,8 @@ class FasterRCNNTask:
 
     def draw_predictions(self, batch: dict, outputs, max_images: int = 4, min_score: float = 0.3):
         """Images ``[N, H, W, 3]`` in [0, 1] with ground truth (green) and detections (red) drawn."""
-        tf = tensorflow()
-        shown = {k: v[:max_images] for k, v in outputs.items()}
-        found = self.postprocess(shown)
-        images = (tf.convert_to_tensor(batch["image"][:max_images], tf.float32) + 1.0) / 2.0
-        predicted = tf.where((found["scores"] >= min_score)[..., None], found["boxes"], 0.0)
-        truth = tf.where((tf.convert_to_tensor(batch["classes"][:max_images]) > 0)[..., None],
-                         tf.convert_to_tensor(batch["boxes"][:max_images], tf.float32), 0.0)
-        images = tf.image.draw_bounding_boxes(images, truth, [[0.0, 1.0, 0.0, 1.0]])
-        return tf.image.draw_bounding_boxes(images, predicted, [[1.0, 0.0, 0.0, 1.0]])
+        found = self.postprocess({k: v[:max_images] for k, v in outputs.items()})
+        return draw_detections(batch, found, max_images, min_score)
 
     def evaluate(self, dataset) -> dict[str, float]:
         """COCO metrics and the mean losses (``loss/<part>``) over a split."""

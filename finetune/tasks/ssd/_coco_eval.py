@@ -145,6 +145,20 @@ def _defined(value) -> float:
     return math.nan if value == -1.0 else value
 
 
+def draw_detections(batch: dict, found: dict, max_images: int, min_score: float):
+    """The first ``max_images`` of ``batch`` as ``[N, H, W, 3]`` in [0, 1], ground truth drawn green and the
+    detections ``found`` (post-processed, for those images) scoring at least ``min_score`` red."""
+    from migrate.tf import tensorflow  # noqa: PLC0415
+
+    tf = tensorflow()
+    images = (tf.convert_to_tensor(batch["image"][:max_images], tf.float32) + 1.0) / 2.0
+    predicted = tf.where((found["scores"] >= min_score)[..., None], found["boxes"], 0.0)
+    truth = tf.where((tf.convert_to_tensor(batch["classes"][:max_images]) > 0)[..., None],
+                     tf.convert_to_tensor(batch["boxes"][:max_images], tf.float32), 0.0)
+    images = tf.image.draw_bounding_boxes(images, truth, [[0.0, 1.0, 0.0, 1.0]])
+    return tf.image.draw_bounding_boxes(images, predicted, [[1.0, 0.0, 0.0, 1.0]])
+
+
 def evaluate_detector(task, dataset) -> dict[str, float]:
     """COCO metrics and the mean losses (``loss/<part>``) of a detection task over a split: every batch through
     ``task.forward`` (inference), ``task.loss`` and ``task.postprocess``."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 from migrate.tf import tensorflow
 
 from .._base import split_variables
-from ._coco_eval import evaluate_detector, odapi_tag
+from ._coco_eval import draw_detections, evaluate_detector, odapi_tag
 from ._losses import ssd_loss
 from ._matcher import assign_targets
 from ._model import SSDConfig, build_ssd
@@ -66,17 +66,10 @@ class SSDTask:
 
     def draw_predictions(self, batch: dict, outputs, max_images: int = 4, min_score: float = 0.3):
         """Images ``[N, H, W, 3]`` in [0, 1] with ground truth (green) and detections (red) drawn."""
-        tf = tensorflow()
-        images = (tf.convert_to_tensor(batch["image"][:max_images], tf.float32) + 1.0) / 2.0
-        detections = postprocess(outputs["box_encodings"][:max_images],
-                                 outputs["class_predictions_with_background"][:max_images],
-                                 self._anchors, self.config.postprocess, self.config.box_coder)
-        shown = detections["scores"] >= min_score
-        predicted = tf.where(shown[..., None], detections["boxes"], 0.0)
-        truth = tf.where((tf.convert_to_tensor(batch["classes"][:max_images]) > 0)[..., None],
-                         tf.convert_to_tensor(batch["boxes"][:max_images], tf.float32), 0.0)
-        images = tf.image.draw_bounding_boxes(images, truth, [[0.0, 1.0, 0.0, 1.0]])
-        return tf.image.draw_bounding_boxes(images, predicted, [[1.0, 0.0, 0.0, 1.0]])
+        found = postprocess(outputs["box_encodings"][:max_images],
+                            outputs["class_predictions_with_background"][:max_images],
+                            self._anchors, self.config.postprocess, self.config.box_coder)
+        return draw_detections(batch, found, max_images, min_score)
 
     def postprocess(self, outputs) -> dict:
         """Detections from the model's raw outputs: boxes, classes (1-based), scores, num_detections."""
