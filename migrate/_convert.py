@@ -12,6 +12,7 @@ from ._formats import open_checkpoint
 from ._formats._bundle import BundleReader, shard_path
 from ._formats._bundle_writer import BundleWriter
 from ._formats._objgraph import saved_counter
+from ._formats._storage import is_url
 from ._generic import COUNTER_KEY, generic_mapping, source_value, write_generic
 from ._model_convert import LAYOUTS, load_written, verify_written, write_model
 from ._odapi import faster_rcnn_fields, ssd_fields
@@ -20,7 +21,7 @@ from ._select import SelectOptions, select
 from ._staging import Staging, output_errors, write_state_file
 from ._targets import TargetSpec
 from ._verify import verify_against
-from .errors import CkptkitError
+from .errors import CkptkitError, UnsupportedFeatureError
 
 PREFIX = "ckpt-0"
 ODAPI_SSD = "module:migrate.models:odapi_ssd"  # the TF2 OD API detector target: gets a pipeline.config
@@ -40,6 +41,8 @@ def convert(source, output, *, target: TargetSpec | None = None, rules: Path | N
     """
     if layout not in LAYOUTS:
         raise CkptkitError(f"layout {layout!r}: choose one of {', '.join(LAYOUTS)}")
+    if is_url(source):  # reading works (inspect, map); writing reuses and links local shards
+        raise UnsupportedFeatureError(f"{source}: convert does not take remote sources yet; download the checkpoint first")
     started = time.perf_counter()
     with open_checkpoint(source) as reader, output_errors(Path(output)):
         with Staging(Path(output), overwrite, inputs=reader.files()) as stage:

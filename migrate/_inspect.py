@@ -1,12 +1,10 @@
 """``inspect``: audit a checkpoint without changing it."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from reports import Finding, InspectReport, TensorInfo, TensorStats, totals_of
 
 from ._arch import detect
-from ._formats import CheckpointReader, open_checkpoint
+from ._formats import CheckpointReader, location, open_checkpoint
 from ._roles import classify
 from ._stats import StatsAccumulator, has_numbers
 from .errors import ChecksumError, CheckpointFormatError
@@ -25,7 +23,7 @@ def inspect(path, *, stats: bool = False, verify: bool = False, progress=None) -
         computed = _all_stats(reader, specs, progress) if stats else {}
         tensors = tuple(_tensor_info(spec, computed.get(name)) for name, spec in specs.items())
         return InspectReport(
-            path=str(Path(path)),
+            path=str(location(path)),  # a URL stays one
             format=reader.format,
             files=tuple(str(f) for f in reader.files()),
             tensors=tensors,

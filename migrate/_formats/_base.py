@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import CheckpointFormatError
 from ._dtypes import numpy_dtype
+from ._storage import RemotePath
 
 CHUNK_BYTES = 1 << 20  # small enough that several passes over a chunk stay in cache
 
@@ -43,8 +44,8 @@ class CheckpointReader(ABC):
 
     format: str = ""
 
-    def __init__(self, path: Path):
-        self.path = Path(path)
+    def __init__(self, path: "Path | RemotePath"):
+        self.path = path if isinstance(path, RemotePath) else Path(path)
 
     def __enter__(self) -> "CheckpointReader":
         return self
@@ -68,8 +69,8 @@ class CheckpointReader(ABC):
         """The full value of ``name`` (checked against its stored checksum)."""
 
     @abstractmethod
-    def files(self) -> list[Path]:
-        """Every file this checkpoint consists of."""
+    def files(self) -> list:
+        """Every file this checkpoint consists of: Paths, or URL strings for a remote one."""
 
     def specs(self) -> dict[str, TensorSpec]:
         return {name: self.spec(name) for name in self.keys()}

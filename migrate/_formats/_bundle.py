@@ -4,12 +4,11 @@
 whose other keys map tensor names to BundleEntryProto (dtype, shape, shard,
 offset, size, masked crc32c, slices).  ``PREFIX.data-NNNNN-of-MMMMM`` shards
 hold raw little-endian bytes.  Opening reads the index only; tensor bytes are
-read on demand.
+read on demand (from an fsspec URL: with range requests, see ``_storage``).
 """
 from __future__ import annotations
 
 import math
-import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from ._crc import crc32c, unmask
 from ._dtypes import dtype_name, numpy_dtype
 from ._proto import FIXED32, LENGTH, VARINT, ProtoError, decode_shape, decode_slice, iter_fields, read_varint
 from ._slices import assemble, slice_key, slice_shape
+from ._storage import RandomAccessFile, RemotePath, location, shown, with_suffix_added
 from ._table import Table, TableError
 
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
@@ -39,8 +39,8 @@ class BundleEntry:
     slices: tuple[tuple[tuple[int, int], ...], ...]
 
 
-def shard_path(prefix: Path, shard: int, num_shards: int) -> Path:
-    return Path(f"{prefix}.data-{shard:05d}-of-{num_shards:05d}")
+def shard_path(prefix: "Path | RemotePath", shard: int, num_shards: int) -> "Path | RemotePath":
+    return with_suffix_added(prefix, f".data-{shard:05d}-of-{num_shards:05d}")
 
 
 def parse_entry(buf) -> BundleEntry:
@@ -79,11 +79,11 @@ class BundleReader(CheckpointReader):
 
     format = "tf1-v2"
 
-    def __init__(self, prefix: Path):
+    def __init__(self, prefix: "Path | RemotePath"):
+        prefix = location(prefix)
         super().__init__(prefix)
-        self.index_path = Path(f"{prefix}.index")
-        self._shards: dict[int, object] = {}  # shard id -> open file
-        self._open_files = []
+        self.index_path = with_suffix_added(prefix, ".index")
+        self._shards: dict[int, RandomAccessFile] = {}  # shard id -> open file
         with _table_errors(self.index_path):
             with Table(self.index_path) as table:
                 self._load(table)
@@ -148,11 +148,13 @@ class BundleReader(CheckpointReader):
                 f"{sizes[entry.shard]} (truncated copy? copy the data file again)"
             )
 
-    def _shard(self, shard: int) -> Path:
+    def _shard(self, shard: int) -> "Path | RemotePath":
         return shard_path(self.path, shard, self.num_shards)
 
     def _shard_size(self, shard: int) -> int:
         path = self._shard(shard)
+        if isinstance(path, RemotePath):
+            return self._remote_shard_size(path)
         try:
             info = path.stat()
         except FileNotFoundError:
@@ -162,6 +164,15 @@ class BundleReader(CheckpointReader):
         if not stat.S_ISREG(info.st_mode):  # reading a FIFO would block for ever
             raise CheckpointFormatError(f"{path}: data shard is not a regular file (a directory, FIFO or device)")
         return info.st_size
+
+    def _remote_shard_size(self, path: RemotePath) -> int:
+        try:
+            return path.size()
+        except FileNotFoundError:  # no object, or a "directory"
+            raise CheckpointFormatError(
+                f"{path}: data shard is missing (the index lists {self.num_shards} shard(s)); "
+                f"copy every {self.path.name}.data-* file"
+            ) from None
 
     def _piece(self, name: str, extents) -> BundleEntry:
         piece = self._pieces.get(slice_key(name, extents))
@@ -187,7 +198,11 @@ class BundleReader(CheckpointReader):
             stored = entry.size
         return TensorSpec(name, entry.shape, entry.dtype, stored)
 
-    def files(self) -> list[Path]:
+    def files(self) -> list:
+        """Paths of the index and shards; URL strings for a remote checkpoint."""
+        return [shown(f) for f in self._files()]
+
+    def _files(self) -> list:
         return [self.index_path] + [self._shard(i) for i in range(self.num_shards)]
 
     def read(self, name: str) -> np.ndarray:
@@ -218,14 +233,13 @@ class BundleReader(CheckpointReader):
             return
         step = max(np_dtype.itemsize, chunk_bytes - chunk_bytes % np_dtype.itemsize)
         crc = 0
-        with open(self._shard(entry.shard), "rb", buffering=0) as f:
-            f.seek(entry.offset)
-            for start in range(0, entry.size, step):
-                chunk = np.empty(min(step, entry.size - start), dtype=np.uint8)
-                if f.readinto(chunk) != chunk.size:
-                    raise CheckpointFormatError(f"{self._shard(entry.shard)}: tensor {name} is cut short (file truncated while reading?)")
-                crc = crc32c(chunk, crc)
-                yield chunk.view(np_dtype)
+        f = self._shard_file(entry.shard)
+        for start in range(0, entry.size, step):
+            chunk = np.empty(min(step, entry.size - start), dtype=np.uint8)
+            if f.preadinto(chunk, entry.offset + start) != chunk.size:
+                raise CheckpointFormatError(f"{self._shard(entry.shard)}: tensor {name} is cut short (file truncated while reading?)")
+            crc = crc32c(chunk, crc)
+            yield chunk.view(np_dtype)
         self._check_crc(name, entry, crc)
 
     def prefetch(self, name: str) -> None:
@@ -233,20 +247,17 @@ class BundleReader(CheckpointReader):
         entry = self.entry(name)
         for e in [self._piece(name, x) for x in entry.slices] or [entry]:
             if e.size:
-                fd = os.open(self._shard(e.shard), os.O_RDONLY)
-                try:
-                    os.posix_fadvise(fd, e.offset, e.size, os.POSIX_FADV_WILLNEED)
-                finally:
-                    os.close(fd)
+                self._shard_file(e.shard).fadvise_willneed(e.offset, e.size)
+
+    def _shard_file(self, shard: int) -> RandomAccessFile:
+        if shard not in self._shards:
+            self._shards[shard] = RandomAccessFile(self._shard(shard))
+        return self._shards[shard]
 
     def _bytes(self, entry: BundleEntry) -> memoryview:
         """The entry's bytes, read into a fresh buffer (a memory map would keep every page resident)."""
-        if entry.shard not in self._shards:
-            f = open(self._shard(entry.shard), "rb", buffering=0)
-            self._open_files.append(f)
-            self._shards[entry.shard] = f
         buffer = np.empty(entry.size, dtype=np.uint8)
-        got = os.preadv(self._shards[entry.shard].fileno(), [buffer], entry.offset) if entry.size else 0
+        got = self._shard_file(entry.shard).preadinto(buffer, entry.offset) if entry.size else 0
         if got != entry.size:
             raise CheckpointFormatError(f"{self._shard(entry.shard)}: tensor bytes at {entry.offset} are cut short")
         return memoryview(buffer)
@@ -258,13 +269,13 @@ class BundleReader(CheckpointReader):
             )
 
     def verify(self) -> list[ChecksumProblem]:
-        problems = [ChecksumProblem(str(p), "", "data shard is missing") for p in self.files() if not p.exists()]
+        problems = [ChecksumProblem(str(p), "", "data shard is missing") for p in self._files() if not p.exists()]
         return problems or super().verify()
 
     def close(self) -> None:
-        for f in self._open_files:
+        for f in self._shards.values():
             f.close()
-        self._shards, self._open_files = {}, []
+        self._shards = {}
 
 
 def _decode_strings(raw, count: int, label: str) -> tuple[np.ndarray, int]:
@@ -296,7 +307,7 @@ def _decode_strings(raw, count: int, label: str) -> tuple[np.ndarray, int]:
 class _table_errors:
     """Turn low-level table/protobuf errors into one user-facing line."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: "Path | RemotePath"):
         self.path = path
 
     def __enter__(self):

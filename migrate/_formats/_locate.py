@@ -4,7 +4,8 @@ Accepts a prefix, its ``.index``, any ``.data-*`` shard or ``.meta``, a
 directory holding a ``checkpoint`` state file or exactly one checkpoint, a
 TF2 zoo directory (``checkpoint/ckpt-0.*``), a SavedModel directory, a V1
 single file and a Keras ``.h5`` file.  Ambiguity is an error listing the
-candidates, never a guess.
+candidates, never a guess.  Any of these may also be an fsspec URL
+(``s3://bucket/dir/model.ckpt``); only tensor bundles are read from one so far.
 """
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import CheckpointFormatError, CheckpointNotFoundError
+from ..errors import CheckpointFormatError, CheckpointNotFoundError, UnsupportedFeatureError
 from ._base import CheckpointReader
 from ._bundle import BundleReader
 from ._h5 import HDF5_MAGIC, H5Reader
+from ._storage import RandomAccessFile, RemotePath, is_remote, location, with_suffix_added
 from ._table import has_table_magic
 from ._v1 import V1Reader
 
@@ -28,13 +30,18 @@ _STATE_LINE = re.compile(r'^\s*model_checkpoint_path\s*:\s*"((?:[^"\\]|\\.)*)"\s
 @dataclass(frozen=True)
 class Located:
     kind: str  # "bundle", "v1", "h5"
-    path: Path  # prefix for bundles, the file otherwise
+    path: "Path | RemotePath"  # prefix for bundles, the file otherwise
     saved_model: bool = False
 
 
 def open_checkpoint(path: str | os.PathLike) -> CheckpointReader:
-    """Open any checkpoint path (``str`` or path-like) with the right native reader."""
+    """Open any checkpoint path (``str``, path-like or fsspec URL) with the right native reader."""
     found = locate(path)
+    if is_remote(found.path) and found.kind != "bundle":
+        kind = {"h5": "Keras .h5", "v1": "V1 checkpoint"}[found.kind]
+        raise UnsupportedFeatureError(
+            f"{found.path}: a {kind}; remote sources of this format are not supported yet; download it first"
+        )
     if found.kind == "h5":
         return H5Reader(found.path)
     if found.kind == "v1":
@@ -46,17 +53,21 @@ def open_checkpoint(path: str | os.PathLike) -> CheckpointReader:
 
 
 def locate(path: str | os.PathLike) -> Located:
-    """Which checkpoint ``path`` names: its kind and the prefix or file to open (``str`` or path-like)."""
-    path = Path(path)
+    """Which checkpoint ``path`` names: its kind and the prefix or file to open (``str``, path-like or URL)."""
+    path = location(path)
     if path.is_dir():
         return _locate_dir(path)
     if path.is_file():
         return _locate_file(path)
-    if Path(f"{path}.index").is_file():
+    if _index_of(path).is_file():
         return Located("bundle", path)
     if path.exists():  # a FIFO, socket or device: never opened (reading a FIFO would block)
         raise CheckpointNotFoundError(f"{path}: not a regular file or directory")
     raise CheckpointNotFoundError(f"{path}: no such file or directory, and no {path.name}.index beside it")
+
+
+def _index_of(prefix):
+    return with_suffix_added(prefix, ".index")
 
 
 def _locate_file(path: Path) -> Located:
@@ -73,7 +84,7 @@ def _locate_file(path: Path) -> Located:
 
 
 def _from_prefix(prefix: Path, given: Path) -> Located:
-    if Path(f"{prefix}.index").is_file():
+    if _index_of(prefix).is_file():
         return Located("bundle", prefix)
     if prefix.is_file():
         return _sniff(prefix)
@@ -81,8 +92,7 @@ def _from_prefix(prefix: Path, given: Path) -> Located:
 
 
 def _sniff(path: Path) -> Located:
-    with open(path, "rb") as f:
-        head = f.read(512)
+    head = _head(path, 512)
     if not head:
         raise CheckpointFormatError(f"{path}: file is empty; the copy is incomplete")
     if head.startswith(HDF5_MAGIC):
@@ -93,6 +103,11 @@ def _sniff(path: Path) -> Located:
         raise CheckpointFormatError(f"{path}: a Keras 3 .keras archive; load it in Keras and save_weights to .h5 first")
     kind = "text" if _looks_like_text(head) else "binary data"
     raise CheckpointFormatError(f"{path}: {kind}, not a checkpoint (expected a .index/.data pair, a V1 checkpoint or Keras .h5)")
+
+
+def _head(path, size: int) -> bytes:
+    with RandomAccessFile(path) as f:  # remote: one range request
+        return f.pread(size, 0)
 
 
 def _looks_like_text(head: bytes) -> bool:
@@ -106,7 +121,7 @@ def _looks_like_text(head: bytes) -> bool:
 def _locate_dir(path: Path) -> Located:
     if (path / "saved_model.pb").is_file() or (path / "saved_model.pbtxt").is_file():
         variables = path / "variables" / "variables"
-        if not Path(f"{variables}.index").is_file():
+        if not _index_of(variables).is_file():
             raise CheckpointNotFoundError(
                 f"{path}: SavedModel without variables/variables.index (weights frozen into the graph as constants?)"
             )
@@ -137,13 +152,13 @@ def _from_state_file(state: Path) -> Located:
     if not match:
         raise CheckpointFormatError(f"{state}: checkpoint state file has no model_checkpoint_path line")
     try:  # a C-escaped string: TensorFlow writes non-ASCII names as octal escapes of their UTF-8 bytes
-        named = Path(codecs.escape_decode(match.group(1).encode("utf-8"))[0].decode("utf-8", "surrogateescape"))
+        written = codecs.escape_decode(match.group(1).encode("utf-8"))[0].decode("utf-8", "surrogateescape")
     except ValueError as e:
         raise CheckpointFormatError(f"{state}: model_checkpoint_path {match.group(1)!r} is not a valid escaped string ({e})") from e
-    prefix = named if named.is_absolute() else state.parent / named
-    for candidate in (prefix, state.parent / named.name):  # zoo files often name another machine's path
+    named = Path(written)
+    for candidate in _named_candidates(state, written):  # zoo files often name another machine's path
         try:
-            index, single = Path(f"{candidate}.index").is_file(), candidate.is_file()
+            index, single = _index_of(candidate).is_file(), candidate.is_file()
         except OSError:  # a name too long for the file system (or otherwise unusable) is not there either
             continue
         if index:
@@ -153,3 +168,20 @@ def _from_state_file(state: Path) -> Located:
     raise CheckpointNotFoundError(
         f"{state}: names checkpoint {str(named)!r}, which is not there (no {named.name}.index); copy it or fix the state file"
     )
+
+
+def _named_candidates(state, written: str) -> list:
+    """Where the prefix a state file names may be: as written, then beside the state file."""
+    named = Path(written)
+    if not is_remote(state):
+        return [named if named.is_absolute() else state.parent / named, state.parent / named.name]
+    if "://" in written:  # TensorFlow saving straight to a bucket writes the URL
+        try:
+            first = location(written)
+        except UnsupportedFeatureError:  # another protocol, whose package is missing: look beside the state file
+            first = state.parent / named.name
+    elif named.is_absolute():  # another machine's local path: only its name can be here
+        first = state.parent / named.name
+    else:
+        first = state.parent / named
+    return [first, state.parent / named.name]

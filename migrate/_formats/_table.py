@@ -5,12 +5,12 @@ prefix-compressed key/value entries, an index block of separator keys ->
 block handles, and a 48-byte footer ending in a magic number.  Each block is
 followed by a type byte (0 raw, 1 snappy) and a masked crc32c.  The file is
 read block by block with pread (a memory map would count every page read as
-resident), so a V1 checkpoint of hundreds of MB costs one block to open.
+resident), so a V1 checkpoint of hundreds of MB costs one block to open; a
+remote table (an fsspec URL) is read the same way, one range request a block.
 """
 from __future__ import annotations
 
 import bisect
-import os
 import struct
 from pathlib import Path
 from typing import Iterator
@@ -19,6 +19,7 @@ import cramjam
 
 from ._crc import crc32c, unmask
 from ._proto import ProtoError, read_varint
+from ._storage import RandomAccessFile, RemotePath, location
 
 MAGIC = 0xDB4775248B80FB57
 FOOTER_SIZE = 48
@@ -30,14 +31,12 @@ class TableError(ValueError):
     """The bytes are not a well-formed table; the message says where."""
 
 
-def has_table_magic(path: Path) -> bool:
+def has_table_magic(path: "Path | RemotePath") -> bool:
     try:
-        with open(path, "rb") as f:
-            f.seek(0, 2)
-            if f.tell() < FOOTER_SIZE:
+        with RandomAccessFile(path) as f:
+            if f.size < FOOTER_SIZE:
                 return False
-            f.seek(-8, 2)
-            return struct.unpack("<Q", f.read(8))[0] == MAGIC
+            return struct.unpack("<Q", f.pread(8, f.size - 8))[0] == MAGIC
     except OSError:
         return False
 
@@ -45,12 +44,12 @@ def has_table_magic(path: Path) -> bool:
 class Table:
     """Random and sequential access to one table file (context manager)."""
 
-    def __init__(self, path: Path, verify_blocks: bool = True):
-        self.path = Path(path)
+    def __init__(self, path: "Path | RemotePath", verify_blocks: bool = True):
+        self.path = location(path)
         self._verify = verify_blocks
-        self._file = open(self.path, "rb")
+        self._file = RandomAccessFile(self.path)
         try:
-            self._size = self._file.seek(0, 2)
+            self._size = self._file.size
             if self._size < FOOTER_SIZE:
                 raise TableError(f"{self._size} bytes is shorter than the {FOOTER_SIZE}-byte table footer (file truncated?)")
             self._index_keys, self._index_handles = self._read_index()
@@ -59,7 +58,7 @@ class Table:
             raise
 
     def _pread(self, size: int, offset: int) -> bytes:
-        data = os.pread(self._file.fileno(), size, offset)
+        data = self._file.pread(size, offset)
         if len(data) != size:
             raise TableError(f"short read at offset {offset} (file changed or truncated while reading)")
         return data
