@@ -83,12 +83,14 @@ def ssd_task():
 
 
 def ssd_data(batch: int):
-    """``epoch -> dataset``: the demo's training batches as ``ckpt-finetune train`` reads them (the config's
-    data augmentation included)."""
+    """The demo's training batches as ``ckpt-finetune train`` reads them (the config's data augmentation
+    included): one stream over the epochs."""
     from finetune import backbone_of, build_inputs, configure
+    from finetune.engine import EpochStream
 
     config = configure(_shapes() / "pipeline.config", from_scratch=True, batch_size=batch)
-    return build_inputs(config, "detection", backbone_of(config), warnings=[]).train.dataset_for_epoch
+    train = build_inputs(config, "detection", backbone_of(config), warnings=[]).train
+    return EpochStream(train.stream, train.steps_per_epoch)
 
 
 def fit_model(task):
@@ -148,7 +150,7 @@ def fit_run(args, data) -> tuple[float, float]:
     if args.model == "ssd":  # the same batches the engine reads, epoch after epoch
         model = fit_model(task)
         model.compile(keras.optimizers.SGD(0.01, momentum=0.9))
-        batches = data(0).repeat()
+        batches = data.stream(0, 0)
         model.fit(batches, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[Clock()])
         return rate(times, args.warmup)
     task.model.compile(keras.optimizers.SGD(0.01, momentum=0.9),

@@ -17,6 +17,7 @@ from typing import Optional
 
 from finetune.config import ConfigError, PipelineConfig, schema
 from finetune.data import InputData, LabelMap, classification_dataset, detection_dataset, load_label_map
+from finetune.engine import EpochStream
 
 from ._settings import Backbone
 
@@ -135,15 +136,17 @@ def _paths(value) -> list[str]:
 
 # ----------------------------------------------------------------- batches for the engine
 def train_fn(inputs: Inputs, task: str, *, features=None):
-    """``epoch -> dataset`` of training batches.  ``features``: a ClassificationTask in feature mode,
-    whose frozen-backbone embeddings are computed once and replace the images."""
+    """The engine's training batches: an ``EpochStream`` over the records, or ``epoch -> dataset``.
+    ``features``: a ClassificationTask in feature mode, whose frozen-backbone embeddings are computed
+    once and replace the images."""
     data = inputs.train
     if features is not None:
         return _EmbeddingCache(features, data).epoch
+    stream = EpochStream(data.stream, data.steps_per_epoch)
     if task == "detection":
-        return data.dataset_for_epoch
+        return stream
     if inputs.target is None:
-        return lambda epoch: data.dataset_for_epoch(epoch).map(_relabel)
+        return stream.map(_relabel)
 
     def with_target(epoch: int):
         from migrate.tf import tensorflow  # noqa: PLC0415

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from finetune.engine import EpochStream
 from migrate.tf import tensorflow, tf_keras
 
 from ._errors import QuantizeError
@@ -50,8 +51,9 @@ class ClassificationQuantizeTask:
     def engine_task(self, model):
         return _EngineTask(model, self.num_classes, self.probabilities)
 
-    def train_batches(self, epoch: int):
-        return self.source.split("train").dataset_for_epoch(epoch).map(_relabel)
+    def train_data(self):
+        train = self.source.split("train")
+        return EpochStream(train.stream, train.steps_per_epoch).map(_relabel)
 
     def eval_batches(self):
         return None if self.source.val is None else self.source.val.dataset_for_epoch(0).map(_relabel)

@@ -64,8 +64,9 @@ class QuantizeTask(Protocol):
     def engine_task(self, model):
         """A ``finetune.engine.Task`` training ``model`` (pruned or QAT-annotated) with this task's loss."""
 
-    def train_batches(self, epoch: int):
-        """The engine's ``dataset_for_epoch``: training batches (dicts with ``image`` and the labels)."""
+    def train_data(self):
+        """The engine's training data, a ``finetune.engine.EpochStream`` of batches (dicts with ``image`` and
+        the labels)."""
 
     def eval_batches(self):
         """Validation batches for the engine's evaluation during pruning/QAT, or None."""
@@ -100,7 +101,7 @@ def make_task(kind: str, source):
 
 
 def check_task(task) -> None:
-    required = ("kind", "metric", "image_size", "float_model", "engine_task", "train_batches", "eval_batches",
+    required = ("kind", "metric", "image_size", "float_model", "engine_task", "train_data", "eval_batches",
                 "representative_images", "export_model", "evaluate_variant", "evaluate_keras")
     missing = [name for name in required if not hasattr(task, name)]
     if missing:

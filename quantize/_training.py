@@ -31,7 +31,7 @@ def train_wrapped(task, model, work_dir: Path, *, steps: int, learning_rate: flo
                            eval_every=eval_every if evaluation else 0,
                            tensorboard_dir=str(work_dir / "tensorboard") if tensorboard else None)
     try:
-        return train(engine_task, task.train_batches, steps=steps, checkpoint_dir=work_dir,
+        return train(engine_task, task.train_data(), steps=steps, checkpoint_dir=work_dir,
                      eval_dataset_fn=task.eval_batches if evaluation else None, callbacks=list(callbacks),
                      options=options)
     except EngineError as e:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from finetune.engine import Callback, OptimizerConfig, train
-from finetune.engine._testing import TinyClassifier, epoch_datasets, synthetic, weights_bytes
+from finetune.engine._testing import TinyClassifier, epoch_datasets, epoch_stream, synthetic, weights_bytes
 
 REPO = Path(__file__).resolve().parent.parent
 STEPS = 20  # 8 batches per epoch: the kill and the resume fall mid-epoch
@@ -32,10 +32,11 @@ class CrashAt(Callback):
             raise Crash(f"killed after step {step}")
 
 
-def _run(directory, steps, optimizer, callbacks=(), tasks=None):
+def _run(directory, steps, optimizer, callbacks=(), tasks=None, streamed=False):
     from finetune.engine import build_schedule
 
     images, labels = synthetic(64)
+    data = (epoch_stream if streamed else epoch_datasets)(images, labels, batch_size=8)
 
     def factory():
         task = TinyClassifier()
@@ -45,7 +46,7 @@ def _run(directory, steps, optimizer, callbacks=(), tasks=None):
 
     schedule = build_schedule("cosine_decay", learning_rate_base=0.05, total_steps=STEPS, warmup_learning_rate=0.01,
                               warmup_steps=4)
-    return train(factory, epoch_datasets(images, labels, batch_size=8), steps=steps, checkpoint_dir=directory,
+    return train(factory, data, steps=steps, checkpoint_dir=directory,
                  schedule=schedule, optimizer=optimizer, checkpoint_every=3, log_every=0, grad_clip_norm=1.0,
                  weight_decay=1e-3, callbacks=callbacks)
 
@@ -60,15 +61,17 @@ class Keep(Callback):
         return [v.numpy().tobytes() for v in self.optimizer.variables]
 
 
-@pytest.mark.parametrize("kind", ["momentum", "adam"])
-def test_killed_run_resumes_to_identical_weights_and_history(tmp_path, kind):
+@pytest.mark.parametrize("kind, streamed", [("momentum", False), ("adam", False), ("momentum", True)])
+def test_killed_run_resumes_to_identical_weights_and_history(tmp_path, kind, streamed):
     optimizer = OptimizerConfig(kind=kind)
     straight_tasks, resumed_tasks, keep_straight, keep_resumed = [], [], Keep(), Keep()
-    straight = _run(tmp_path / "straight", STEPS, optimizer, callbacks=[keep_straight], tasks=straight_tasks)
+    straight = _run(tmp_path / "straight", STEPS, optimizer, callbacks=[keep_straight], tasks=straight_tasks,
+                    streamed=streamed)
 
     with pytest.raises(Crash):
-        _run(tmp_path / "broken", STEPS, optimizer, callbacks=[CrashAt(11)])
-    resumed = _run(tmp_path / "broken", STEPS, optimizer, callbacks=[keep_resumed], tasks=resumed_tasks)
+        _run(tmp_path / "broken", STEPS, optimizer, callbacks=[CrashAt(11)], streamed=streamed)
+    resumed = _run(tmp_path / "broken", STEPS, optimizer, callbacks=[keep_resumed], tasks=resumed_tasks,
+                   streamed=streamed)
 
     assert resumed.resumed_from.endswith("ckpt-9")  # the last checkpoint before the crash
     assert resumed.start_step == 9 and resumed.steps == straight.steps == STEPS
@@ -78,9 +81,10 @@ def test_killed_run_resumes_to_identical_weights_and_history(tmp_path, kind):
     assert keep_resumed.state() == keep_straight.state()  # momentum / Adam slots and iteration count
 
 
-def test_resume_restores_data_position(tmp_path):
+@pytest.mark.parametrize("streamed", [False, True])
+def test_resume_restores_data_position(tmp_path, streamed):
     with pytest.raises(Crash):
-        _run(tmp_path, STEPS, OptimizerConfig(), callbacks=[CrashAt(10)])
+        _run(tmp_path, STEPS, OptimizerConfig(), callbacks=[CrashAt(10)], streamed=streamed)
     from migrate._tf import tensorflow
 
     reader = tensorflow().train.load_checkpoint(str(tmp_path / "ckpt-9"))

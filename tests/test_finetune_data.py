@@ -280,6 +280,28 @@ def test_order_and_augmentation_are_deterministic_per_seed_and_epoch(shapes_dir)
     assert sorted(sum(ids, [])) == list(range(24))
 
 
+def test_one_stream_over_epochs_yields_each_epochs_batches(shapes_dir):
+    def make(**kw):
+        return detection_dataset(shapes_dir / "train.record", shapes_dir / "label_map.pbtxt", image_size=32,
+                                 augment=["random_horizontal_flip", "random_adjust_brightness"], shuffle_seed=4, **kw)
+
+    def arrays(batches):
+        return [{k: v.numpy() for k, v in b.items()} for b in batches]
+
+    def same(x, y):
+        return len(x) == len(y) and all(np.array_equal(a[k], b[k]) for a, b in zip(x, y) for k in a)
+
+    data = make(batch_size=4)  # 24 records: 6 batches per epoch
+    per_epoch = arrays(data.dataset_for_epoch(1, start_step=4)) + arrays(data.dataset_for_epoch(2)) + \
+        arrays(data.dataset_for_epoch(3))[:1]
+    assert same(arrays(data.stream(1, start_step=4).take(9)), per_epoch)
+    uneven = make(batch_size=5, drop_remainder=False)  # 4 batches of 5 and one of 4 per epoch
+    streamed = arrays(uneven.stream(0).take(10))
+    assert same(streamed, arrays(uneven.dataset_for_epoch(0)) + arrays(uneven.dataset_for_epoch(1)))
+    assert [len(b["record_id"]) for b in streamed] == [5, 5, 5, 5, 4] * 2
+    assert not same(streamed[:5], streamed[5:])  # a new order and new augmentation each epoch
+
+
 def test_classification_dataset(tmp_path, tf):
     shapes.write_classify_shapes(tmp_path, splits={"train": 9})
     data = classification_dataset(tmp_path / "train.record", tmp_path / "label_map.pbtxt", batch_size=3,

@@ -288,7 +288,7 @@ def test_quantize_task_protocol(ssd_run, float_tflite):
     metrics = task.evaluate_variant(Runner(float_tflite))  # a plain runner: outputs are named from the signature
     assert 0.0 <= metrics["mAP@0.5"] <= 1.0 and metrics["examples"] == 8
     engine = task.engine_task(task.float_model())
-    batch = next(iter(task.train_batches(0)))
+    batch = next(iter(task.train_data().stream(0, 0)))
     losses = engine.loss(batch, engine.forward(batch["image"], training=False), training=False)
     assert np.isfinite(float(losses["total"])) and float(losses["regularization"]) > 0
     images = list(task.representative_images(3))

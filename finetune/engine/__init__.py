@@ -14,7 +14,7 @@
 scope and the mixed-precision policy); ``dataset_for_epoch(epoch)`` returns
 that epoch's batches, the same ones every time, so a killed run resumes where
 its last checkpoint was with the same weights, schedule position and data
-order.  Options are :class:`TrainOptions` fields.
+order; an :class:`EpochStream` gives them as one pipeline over all epochs.  Options are :class:`TrainOptions` fields.
 
 Importing this package does not import TensorFlow; the names that need it
 (``train``, the schedules, ``restore``, strategies) load it on first use.
@@ -25,6 +25,7 @@ from migrate.lazy import lazy_exports
 
 from ._batches import with_progress
 from ._callbacks import Callback, StopTraining
+from ._data import EpochStream
 from ._errors import EngineConfigError, EngineError, RestoreError, TrainingDivergedError
 from ._freeze import Selection, Stage, select_trainable
 from ._monitor import EarlyStopping, Summaries
@@ -49,8 +50,8 @@ _LAZY = {
 }
 
 __all__ = [
-    "BestMetric", "Callback", "EarlyStopping", "EngineConfigError", "EngineError", "EvalRecord", "Mismatch",
-    "OptimizerConfig", "RestoreError", "RestoreReport", "Selection", "Stage", "StopTraining", "Summaries", "Task",
+    "BestMetric", "Callback", "EarlyStopping", "EngineConfigError", "EngineError", "EpochStream", "EvalRecord",
+    "Mismatch", "OptimizerConfig", "RestoreError", "RestoreReport", "Selection", "Stage", "StopTraining", "Summaries", "Task",
     "TrainOptions", "TrainReport", "TrainingDivergedError", "checkpointed", "select_trainable", "with_progress",
     *_LAZY,
 ]

@@ -92,6 +92,21 @@ def epoch_datasets(images, labels, batch_size: int = 8, seed: int = 0, passes: i
     return dataset_for_epoch
 
 
+def epoch_stream(images, labels, batch_size: int = 8, seed: int = 0, epochs: int = 32):
+    """The batches of :func:`epoch_datasets` as an ``EpochStream`` (``epochs`` epochs from the first asked)."""
+    from ._data import EpochStream
+
+    per_epoch = epoch_datasets(images, labels, batch_size, seed)
+
+    def stream(epoch: int, start_step: int):
+        dataset = per_epoch(epoch)
+        for later in range(epoch + 1, epoch + epochs):
+            dataset = dataset.concatenate(per_epoch(later))
+        return dataset.skip(start_step)
+
+    return EpochStream(stream, len(labels) // batch_size)
+
+
 def eval_dataset(images, labels, batch_size: int = 16):
     tf = tensorflow()
     return lambda: tf.data.Dataset.from_tensor_slices({"images": images, "labels": labels}).batch(batch_size)

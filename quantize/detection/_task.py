@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from finetune.engine import EpochStream
 from migrate.tf import tf_keras
 
 from .._errors import QuantizeError
@@ -53,8 +54,9 @@ class DetectionQuantizeTask:
     def engine_task(self, model):
         return _EngineTask(model, self.ssd)
 
-    def train_batches(self, epoch: int):
-        return self.source.split("train").dataset_for_epoch(epoch)
+    def train_data(self):
+        train = self.source.split("train")
+        return EpochStream(train.stream, train.steps_per_epoch)
 
     def eval_batches(self):
         return None if self.source.val is None else self.source.val.dataset_for_epoch(0)
