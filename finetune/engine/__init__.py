@@ -51,8 +51,8 @@ _LAZY = {
 
 __all__ = [
     "BestMetric", "Callback", "EarlyStopping", "EngineConfigError", "EngineError", "EpochStream", "EvalRecord",
-    "Mismatch", "OptimizerConfig", "RestoreError", "RestoreReport", "Selection", "Stage", "StopTraining", "Summaries", "Task",
-    "TrainOptions", "TrainReport", "TrainingDivergedError", "checkpointed", "select_trainable", "with_progress",
+    "Mismatch", "OptimizerConfig", "RestoreError", "RestoreReport", "Selection", "Stage", "StopTraining", "Summaries",
+    "Task", "TrainOptions", "TrainReport", "TrainingDivergedError", "checkpointed", "select_trainable", "with_progress",
     *_LAZY,
 ]
 
