@@ -186,7 +186,7 @@ def _identity(items) -> str | None:
 def _differs(path: str, a, b, parity_tol: float, time_tol: float) -> bool:
     leaf = path.rsplit(".", 1)[-1]
     numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (a, b))
-    if numbers and leaf == "seconds":
+    if numbers and leaf in ("seconds", "cpu_seconds"):
         return abs(b - a) > max(TIME_FLOOR, time_tol * a)
     if numbers and leaf in ("max_abs", "max_rel"):
         return abs(b - a) > parity_tol

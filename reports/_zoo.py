@@ -30,6 +30,7 @@ class ZooRow:
     this_run: str | None = None  # converted | failed: done by this run; "reused": kept from an earlier run
     parity_verdict: str | None = None  # passed | failed | inconclusive (ParityReport.verdict); None: not run
     fallback: str | None = None  # converted generically: why the architecture's model target was not used
+    cpu_seconds: float | None = None  # the worker's CPU time for this entry, all its threads; None: not recorded
 
     def __post_init__(self):
         if self.parity_verdict is None and self.parity_passed is not None:  # reports before the verdict existed

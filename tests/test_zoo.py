@@ -55,6 +55,7 @@ def test_mixed_zoo_completes_and_reports_failures(mixed_zoo, tmp_path):
     assert ssd.status == "converted" and ssd.target == "module:migrate.models:odapi_ssd"
     assert ssd.parity_verdict == "inconclusive" and not ssd.parity_passed  # untrained: its outputs are constant
     assert report.totals == {**report.totals, "checkpoints": 7, "failed": 1, "converted": 6}
+    assert vgg.cpu_seconds > 0.1  # building and running both VGGs for parity: the worker's own CPU time
     for row in rows.values():
         if row.status == "converted":  # every output verifies and stays inside OUT
             path = inside(out, row.output)

@@ -16,7 +16,7 @@ SELECT_KEYS = ("keep_optimizer", "use_ema", "keep_global_step", "join_partitions
 
 def convert_item(source: str, output: str, options: dict) -> dict:
     """Inspect, choose the target, convert, verify (and run parity when a builder is known): a report row."""
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     row: dict = {"status": "failed"}
     try:
         audit = inspect(source)
@@ -47,6 +47,7 @@ def convert_item(source: str, output: str, options: dict) -> dict:
     except Exception as e:  # noqa: BLE001 - one bad checkpoint must not stop the zoo
         row.update(reason=f"unexpected {type(e).__name__}: {e}", reason_kind="internal error")
     row["seconds"] = round(time.perf_counter() - started, 3)
+    row["cpu_seconds"] = round(time.process_time() - cpu_started, 3)
     return row
 
 
