@@ -1,11 +1,7 @@
 """Checkpoints read from object storage (issue 14): ``s3://`` URLs through fsspec, never downloaded whole.
 
-Everything runs against a moto S3 server on a free loopback port, started by the ``s3`` fixture; nothing
-reaches the internet.  The endpoint reaches s3fs the way a user sets it: fsspec's configuration variable
-``FSSPEC_S3_ENDPOINT_URL`` (``FSSPEC_<PROTOCOL>_<ARGUMENT>``, read when fsspec is imported; the fixture
-also puts it into ``fsspec.config.conf`` in case another test imported fsspec first), with the
-credentials in ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``.  The command-line test passes the same
-variables to a child process.
+Everything runs against a moto S3 server on a free loopback port (``tests/_s3.py``), started by the ``s3``
+fixture; nothing reaches the internet.  The command-line test passes its variables to a child process.
 
 The checkpoints are the fixture zoo's, written by TensorFlow's own savers (this process never imports
 TensorFlow), uploaded once; tests that damage one upload their own copy under a new key.
@@ -21,12 +17,12 @@ import sys
 import numpy as np
 import pytest
 
+from _s3 import BUCKET, moto_s3, upload
 from migrate import CheckpointFormatError, CheckpointNotFoundError, UnsupportedFeatureError, open_checkpoint
 
 pytest.importorskip("moto.server")
 pytest.importorskip("s3fs")
 
-BUCKET = "ckpt"
 READ_BACK = ["mobilenet_v1_small", "sharded", "tf2_object", "dtypes", "partitioned", "saved_model"]
 REFUSED = ["vgg_16_v1", "keras_h5"]
 
@@ -34,43 +30,13 @@ REFUSED = ["vgg_16_v1", "keras_h5"]
 @pytest.fixture(scope="module")
 def s3(zoo, zoo_dir):
     """A moto S3 server holding the zoo entries under ``s3://ckpt/<name>/``; yields its environment."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-           "FSSPEC_S3_ENDPOINT_URL": f"http://{host}:{port}", "NO_PROXY": "127.0.0.1,localhost"}
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in env.items():
-            mp.setenv(key, value)
-        import fsspec.config
-        import s3fs
-
-        endpoint = {"endpoint_url": env["FSSPEC_S3_ENDPOINT_URL"]}
-        mp.setitem(fsspec.config.conf, "s3", {**fsspec.config.conf.get("s3", {}), **endpoint})
-        s3fs.S3FileSystem.clear_instance_cache()  # no file system left over with another endpoint
-        fs = fsspec.filesystem("s3")
-        fs.mkdir(BUCKET)
-        for name in READ_BACK + REFUSED:
-            fs.put(str(zoo_dir / name), f"{BUCKET}/{name}", recursive=True)
-        try:
-            yield env
-        finally:
-            s3fs.S3FileSystem.clear_instance_cache()
-            server.stop()
+    with moto_s3({name: zoo_dir / name for name in READ_BACK + REFUSED}) as env:
+        yield env
 
 
 def _url(zoo, zoo_dir, name: str) -> str:
     """The URL of the path a user would pass for zoo entry ``name``."""
     return f"s3://{BUCKET}/{zoo[name].relative_to(zoo_dir).as_posix()}"
-
-
-def _upload(local_dir, key: str) -> str:
-    import fsspec
-
-    fsspec.filesystem("s3").put(str(local_dir), f"{BUCKET}/{key}", recursive=True)
-    return f"s3://{BUCKET}/{key}"
 
 
 @pytest.mark.parametrize("name", READ_BACK)
@@ -109,7 +75,7 @@ def test_state_file_naming_another_machine_or_the_bucket(s3, zoo, tmp_path):
         shutil.copytree(zoo["mobilenet_v1_small"], tmp_path / "d", dirs_exist_ok=True)
         (tmp_path / "d" / "checkpoint").write_text(f'model_checkpoint_path: "{written}"\n')
         key = "state_url" if "://" in written else "state_other_machine"
-        with open_checkpoint(_upload(tmp_path / "d", key)) as remote:
+        with open_checkpoint(upload(tmp_path / "d", key)) as remote:
             assert str(remote.path) == f"s3://{BUCKET}/{key}/model.ckpt"
 
 
@@ -123,7 +89,7 @@ def test_missing_objects_are_clear_errors(s3, zoo, tmp_path):
     (half / "model.ckpt.data-00001-of-00002").unlink()
     missing = r"s3://ckpt/half/model\.ckpt\.data-00001-of-00002: data shard is missing"
     with pytest.raises(CheckpointFormatError, match=missing):
-        open_checkpoint(_upload(half, "half"))
+        open_checkpoint(upload(half, "half"))
 
 
 def test_corrupt_shard_byte_is_reported_like_locally(s3, zoo, tmp_path):
@@ -136,7 +102,7 @@ def test_corrupt_shard_byte_is_reported_like_locally(s3, zoo, tmp_path):
     data = bytearray(shard.read_bytes())
     data[entry.offset + entry.size // 2] ^= 0xFF
     shard.write_bytes(bytes(data))
-    url = _upload(local, "corrupt")
+    url = upload(local, "corrupt")
     with open_checkpoint(local) as mine, open_checkpoint(url) as remote:
         expected = mine.verify()
         found = remote.verify()

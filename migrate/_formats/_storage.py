@@ -145,6 +145,13 @@ class RemotePath:
             raise CheckpointNotFoundError(f"{self}: a directory, not a file")
         return int(info["size"])
 
+    def version(self) -> tuple[int, str]:
+        """Size and what the store says changes with the content (ETag, else modification time)."""
+        info = self.fs.info(self.path)
+        tag = next((str(info[k]) for k in ("ETag", "etag", "md5Hash", "generation", "LastModified", "mtime", "updated")
+                    if info.get(k) is not None), "")
+        return int(info["size"]), tag
+
     def read_bytes(self, start: int | None = None, end: int | None = None) -> bytes:
         """Bytes ``start:end`` of the file, with one range request."""
         return self.fs.cat_file(self.path, start=start, end=end)

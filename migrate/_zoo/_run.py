@@ -22,11 +22,12 @@ from reports import ZooReport, ZooRow, render, to_data
 from reports.console import progress
 
 from .._formats import open_checkpoint
+from .._formats._storage import RemotePath, location
 from ..errors import CkptkitError
 from ._discover import ZooItem, discover
 from ._manifest import read_manifest
 from ._paths import inside, output_names
-from ._state import ZooLock, ZooState, fingerprint, remove_stale_temporaries
+from ._state import ZooLock, ZooState, file_size, fingerprint, remove_stale_temporaries
 from ._threads import worker_threads
 from ._worker import convert_item
 
@@ -38,9 +39,7 @@ def run_zoo(source_dir, output_dir, *, jobs: int | None = None, manifest=None, s
     """Convert every checkpoint under ``source_dir`` into ``output_dir``; entries an earlier run converted
     from the same bytes are kept with their status and finish time.  ``quiet``: no progress bar (the
     summary line still goes to ``stream``, default stderr)."""
-    src, out = Path(source_dir).resolve(), Path(output_dir).resolve()
-    if not src.is_dir():
-        raise CkptkitError(f"{source_dir}: not a directory; pass the folder that holds the zoo")
+    src, out = _zoo_root(source_dir), Path(output_dir).resolve()
     if out == src or src in out.parents:
         raise CkptkitError(f"{output_dir}: output directory is inside the zoo directory; choose one outside it")
     out.mkdir(parents=True, exist_ok=True)
@@ -61,6 +60,18 @@ def run_zoo(source_dir, output_dir, *, jobs: int | None = None, manifest=None, s
     return report
 
 
+def _zoo_root(source_dir) -> Path | RemotePath:
+    """The zoo folder: a local directory, or a folder on object storage (an fsspec URL)."""
+    src = location(source_dir)
+    if isinstance(src, Path):
+        src = src.resolve()
+    else:
+        src.fs.invalidate_cache()  # listings an earlier run in this process cached: see the store as it is now
+    if not src.is_dir():
+        raise CkptkitError(f"{source_dir}: not a directory; pass the folder that holds the zoo")
+    return src
+
+
 def _plan(items: list[ZooItem], names, state: ZooState):
     """Rows settled before any worker starts (reused, unreadable) and the items left to convert, largest
     first: the longest conversions start early instead of running alone at the end."""
@@ -69,7 +80,7 @@ def _plan(items: list[ZooItem], names, state: ZooState):
         try:
             with open_checkpoint(item.source) as reader:
                 print_ = fingerprint(reader.files())
-                sizes[item.rel] = sum(Path(f).stat().st_size for f in reader.files())
+                sizes[item.rel] = sum(file_size(f) for f in reader.files())
         except (CkptkitError, OSError) as e:  # unreadable: report it without a worker
             _settle(ZooRow(item.rel, None, "failed", reason=str(e), reason_kind=type(e).__name__), "", rows, state)
             continue

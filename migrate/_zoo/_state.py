@@ -8,6 +8,7 @@ import os
 import shutil
 from pathlib import Path
 
+from .._formats._storage import RemotePath, location
 from ..errors import CkptkitError
 
 STATE = ".ckptkit-zoo-state.json"
@@ -18,15 +19,27 @@ class ZooBusyError(CkptkitError, RuntimeError):
     """Another zoo run holds the output directory."""
 
 
-def fingerprint(files: list[Path]) -> str:
-    """Names, sizes and modification times of every file, plus the bytes of small ones (indexes)."""
+def fingerprint(files: list) -> str:
+    """Names, sizes and modification times (an object's ETag) of every file, plus the bytes of small ones
+    (indexes); ``files`` are paths or object-storage URLs."""
     digest = hashlib.sha256()
-    for path in sorted(files):
-        stat = path.stat()
-        digest.update(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode("utf-8", "surrogateescape"))
-        if stat.st_size <= 1 << 20:
+    for path in sorted(map(location, files), key=str):
+        size, version = _version(path)
+        digest.update(f"{path.name}\0{size}\0{version}\0".encode("utf-8", "surrogateescape"))
+        if size <= 1 << 20:
             digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def file_size(path) -> int:
+    return _version(location(path))[0]
+
+
+def _version(path) -> tuple[int, str]:
+    if isinstance(path, RemotePath):
+        return path.version()
+    stat = path.stat()
+    return stat.st_size, str(stat.st_mtime_ns)
 
 
 class ZooState:

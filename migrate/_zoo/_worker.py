@@ -10,6 +10,7 @@ from .._rulesets import for_architecture
 from .._select import SelectOptions
 from .._targets import TargetSpec
 from ..errors import CkptkitError
+from ._remote import local_source
 
 SELECT_KEYS = ("keep_optimizer", "use_ema", "keep_global_step", "join_partitions")
 
@@ -24,16 +25,8 @@ def convert_item(source: str, output: str, options: dict) -> dict:
                    parameters=audit.totals.parameters, bytes=audit.totals.bytes)
         target, parity = choose_target(audit.architecture.name, options)
         select = SelectOptions(**{k: bool(options[k]) for k in SELECT_KEYS if k in options})
-        try:
-            report = convert(source, output, target=target, restore=options.get("restore", "full"), overwrite=True,
-                             options=select, parity=parity)
-        except MappingError as e:
-            if target is None or options.get("target"):  # a target the manifest asked for: its failure stands
-                raise
-            # the rule set's default model does not fit (a narrower net than Keras' fixed widths): the
-            # checkpoint is still served, generically, and the report says why
-            row["fallback"] = f"{e.report.target} did not fit: {misfit(e.report)}"
-            report = convert(source, output, overwrite=True, options=select)
+        with local_source(source, output) as local:
+            report, row["fallback"] = _convert(local, output, target, parity, select, options)
         row.update(status="converted", target=report.mode, **_mapping_counts(report.mapping))
         if report.parity is not None:
             row.update(parity_max_rel=report.parity.outputs[0].max_rel, parity_passed=report.parity.passed,
@@ -49,6 +42,20 @@ def convert_item(source: str, output: str, options: dict) -> dict:
     row["seconds"] = round(time.perf_counter() - started, 3)
     row["cpu_seconds"] = round(time.process_time() - cpu_started, 3)
     return row
+
+
+def _convert(source: str, output: str, target, parity: bool, select: SelectOptions, options: dict):
+    """The conversion's report, and why it fell back to generic (None: it did not)."""
+    try:
+        return convert(source, output, target=target, restore=options.get("restore", "full"), overwrite=True,
+                       options=select, parity=parity), None
+    except MappingError as e:
+        if target is None or options.get("target"):  # a target the manifest asked for: its failure stands
+            raise
+        # the rule set's default model does not fit (a narrower net than Keras' fixed widths): the
+        # checkpoint is still served, generically, and the report says why
+        fallback = f"{e.report.target} did not fit: {misfit(e.report)}"
+        return convert(source, output, overwrite=True, options=select), fallback
 
 
 def choose_target(architecture: str, options: dict) -> tuple[TargetSpec | None, bool]:

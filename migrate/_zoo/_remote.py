@@ -1,0 +1,50 @@
+"""A checkpoint on object storage, copied beside its output for the writers, which need local files.
+
+Only what a conversion reads is copied: the reader's files (index and
+shards) and, from the checkpoint's folder, its ``checkpoint`` state file,
+``pipeline.config`` and ``saved_model.pb``.  The copy is a ``.NAME-source.tmp-*``
+directory in the output folder, so a killed run's copy is removed by the
+next run like any other staging directory, and it is deleted when the
+conversion ends.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import posixpath
+import shutil
+from pathlib import Path
+
+from .._formats import open_checkpoint
+from .._formats._storage import RemotePath, location
+
+BESIDE = ("checkpoint", "pipeline.config", "saved_model.pb")
+
+
+@contextlib.contextmanager
+def local_source(source: str, output: str):
+    """``source`` itself when it is local, else the path of its local copy while the block runs."""
+    remote = location(source)
+    if not isinstance(remote, RemotePath):
+        yield source
+        return
+    output = Path(output)
+    scratch = output.parent / f".{output.name}-source.tmp-{os.getpid()}"  # not the output staging's own .NAME.tmp-*
+    try:
+        yield str(_copy(remote, scratch))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _copy(source: RemotePath, scratch: Path) -> Path:
+    """Copy what converting ``source`` reads under ``scratch``; the local path that stands for ``source``."""
+    with open_checkpoint(source) as reader:
+        files = [location(f) for f in reader.files()]
+    folder = source if source.is_dir() else source.parent
+    files += [f for f in (folder / name for name in BESIDE) if f not in files and f.is_file()]
+    root = posixpath.commonpath([folder.path, *(f.path for f in files)])
+    for remote in files:
+        local = scratch / posixpath.relpath(remote.path, root)
+        local.parent.mkdir(parents=True, exist_ok=True)
+        remote.fs.get_file(remote.path, str(local))
+    return scratch / posixpath.relpath(source.path, root)
