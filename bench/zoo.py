@@ -15,11 +15,16 @@ once, inside its first model checkpoint: ``import_cpu_s`` is that import
 measured alone in a fresh process, and ``cpu_s_less_imports`` subtracts it
 once per worker that ran.
 
+When Ray is installed (``pip install ckptkit[ray]``), ``ray_2cpu`` is the
+same zoo as Ray tasks on a local Ray of 2 CPUs (``--engine ray --jobs 2``),
+Ray's start included in its wall time; without Ray it holds a note instead.
+
 Usage: python bench/zoo.py [--repeat 1]   (the README quotes --repeat 3)
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -46,11 +51,12 @@ def make_zoo(directory: Path) -> Path:
     return zoo
 
 
-def run(zoo: Path, jobs: int) -> dict:
+def run(zoo: Path, jobs: int, engine: str = "local") -> dict:
     with tempfile.TemporaryDirectory(dir=zoo.parent) as out:
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "migrate.cli", "zoo", str(zoo), "--out", out, "--jobs", str(jobs),
-                        "--format", "json"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                        "--engine", engine, "--format", "json"], cwd=REPO, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
         wall = time.perf_counter() - start
         report = json.loads((Path(out) / "zoo-report.json").read_text())
     work = sum(r["seconds"] for r in report["rows"])
@@ -75,10 +81,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         zoo = make_zoo(Path(tmp))
         results = {1: [], 2: []}
-        imports = []
+        imports, on_ray = [], []
+        has_ray = importlib.util.find_spec("ray") is not None
         for _ in range(args.repeat):
             for jobs in (1, 2):
                 results[jobs].append(run(zoo, jobs))
+            if has_ray:
+                on_ray.append(run(zoo, 2, "ray"))
             imports.append(import_cpu_seconds())
     out = {"import_cpu_s": round(statistics.median(imports), 2)}
     for jobs, runs in results.items():
@@ -98,8 +107,20 @@ def main() -> None:
     out["work_jobs2_over_jobs1"] = round(two["work_s"] / one["work_s"], 3)
     out["cpu_jobs2_over_jobs1"] = round(two["cpu_s"] / one["cpu_s"], 3)
     out["cpu_less_imports_jobs2_over_jobs1"] = round(two["cpu_s_less_imports"] / one["cpu_s_less_imports"], 3)
+    out["ray_2cpu"] = _ray_summary(on_ray) if on_ray else {"skipped": "ray is not installed (pip install ckptkit[ray])"}
     out["targets"] = {"speedup_min": 1.8, "cost_jobs2_over_jobs1_max": 1.10, "overhead_share_max": 0.10}
     print(json.dumps(out, indent=2))
+
+
+def _ray_summary(runs: list[dict]) -> dict:
+    """The Ray runs' medians, in the keys of the local ones."""
+    wall = statistics.median(r["wall_s"] for r in runs)
+    first = runs[0]
+    return {"checkpoints": first["checkpoints"], "failed": first["failed"], "wall_s": round(wall, 2),
+            "checkpoints_per_s": round(first["checkpoints"] / wall, 3),
+            "work_s": round(statistics.median(r["work_s"] for r in runs), 2),
+            "cpu_s": round(statistics.median(r["cpu_s"] for r in runs), 2),
+            "runs_wall_s": [round(r["wall_s"], 2) for r in runs]}
 
 
 if __name__ == "__main__":

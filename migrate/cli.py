@@ -52,6 +52,11 @@ def _parser() -> argparse.ArgumentParser:
     console.out_dir(zoo, "converted checkpoints, zoo-report.{json,md,html} and the resumable state go here")
     zoo.add_argument("--jobs", type=int, help="worker processes (default: the number of cores)")
     zoo.add_argument("--manifest", type=Path, help="CSV or JSONL of source, target, options instead of discovery")
+    zoo.add_argument("--engine", choices=("local", "ray"), default="local",
+                     help="local (default): worker processes here; ray: one Ray task per checkpoint, retried if its "
+                          "worker dies (needs `pip install ckptkit[ray]`)")
+    zoo.add_argument("--address", help="with --engine ray: the Ray cluster to join (ray.init's address); without "
+                                       "it, a local Ray of --jobs CPUs")
     console.report_flags(zoo)
     zoo.set_defaults(run=_zoo)
     return parser
@@ -60,7 +65,8 @@ def _parser() -> argparse.ArgumentParser:
 def _zoo(args) -> int:
     from ._zoo import run_zoo  # noqa: PLC0415
 
-    report = run_zoo(args.source, args.out, jobs=args.jobs, manifest=args.manifest, quiet=args.quiet)
+    report = run_zoo(args.source, args.out, jobs=args.jobs, manifest=args.manifest, quiet=args.quiet,
+                     engine=args.engine, address=args.address)
     emit(args, report)
     return EXIT_FINDINGS if report.totals["failed"] else EXIT_OK
 

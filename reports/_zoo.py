@@ -68,6 +68,7 @@ class ZooReport:
     by_architecture: dict[str, dict[str, int]] = field(default_factory=dict)
     by_failure: dict[str, int] = field(default_factory=dict)
     reused: int = 0  # entries finished by earlier runs and kept as they were (counted in totals by status)
+    engine: str = "local"  # what ran the conversions: local (a process pool) or ray (Ray tasks)
 
     kind = "zoo"
 

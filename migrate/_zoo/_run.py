@@ -7,11 +7,14 @@ redoing finished work, and staged outputs make a half-written one impossible.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import multiprocessing
 import os
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
@@ -35,10 +38,12 @@ REPORT = "zoo-report"
 
 
 def run_zoo(source_dir, output_dir, *, jobs: int | None = None, manifest=None, stream=None,
-            quiet: bool = False) -> ZooReport:
+            quiet: bool = False, engine: str = "local", address: str | None = None) -> ZooReport:
     """Convert every checkpoint under ``source_dir`` into ``output_dir``; entries an earlier run converted
     from the same bytes are kept with their status and finish time.  ``quiet``: no progress bar (the
-    summary line still goes to ``stream``, default stderr)."""
+    summary line still goes to ``stream``, default stderr).  ``engine``: ``local``, a pool of ``jobs``
+    processes; ``ray``, Ray tasks on the cluster at ``address``, or on a local Ray of ``jobs`` CPUs."""
+    schedule = _scheduler(engine, address)  # before anything is written: a missing Ray is one line
     src, out = _zoo_root(source_dir), Path(output_dir).resolve()
     if out == src or src in out.parents:
         raise CkptkitError(f"{output_dir}: output directory is inside the zoo directory; choose one outside it")
@@ -50,11 +55,11 @@ def run_zoo(source_dir, output_dir, *, jobs: int | None = None, manifest=None, s
         items = read_manifest(manifest, src) if manifest else discover(src)
         names = output_names([i.rel for i in items])
         state = ZooState(out)
-        rows, todo = _plan(items, names, state)
+        rows, todo, sizes = _plan(items, names, state)
         with progress(len(items), "zoo", "ckpt", quiet, initial=len(rows)) as bar:
-            _run(todo, rows, state, out, jobs, bar)
+            _run(todo, rows, state, bar, functools.partial(schedule, out=out, jobs=jobs, sizes=sizes))
         report = ZooReport(str(src), str(out), tuple(rows[i.rel] for i in items), jobs,
-                           round(time.perf_counter() - started, 2))
+                           round(time.perf_counter() - started, 2), engine=engine)
         _write_reports(out, report)
     (stream or sys.stderr).write(_summary(report, time.perf_counter() - started) + "\n")
     return report
@@ -73,8 +78,8 @@ def _zoo_root(source_dir) -> Path | RemotePath:
 
 
 def _plan(items: list[ZooItem], names, state: ZooState):
-    """Rows settled before any worker starts (reused, unreadable) and the items left to convert, largest
-    first: the longest conversions start early instead of running alone at the end."""
+    """Rows settled before any worker starts (reused, unreadable), the items left to convert, largest
+    first (the longest conversions start early instead of running alone at the end), and their bytes."""
     rows, todo, sizes = {}, [], {}
     for item in items:
         try:
@@ -89,33 +94,52 @@ def _plan(items: list[ZooItem], names, state: ZooState):
             rows[item.rel] = ZooRow(**_fields(previous)).reused()
         else:
             todo.append((item, names[item.rel], print_))
-    return rows, sorted(todo, key=lambda entry: -sizes.get(entry[0].rel, 0))
+    return rows, sorted(todo, key=lambda entry: -sizes.get(entry[0].rel, 0)), sizes
 
 
-def _run(todo, rows, state: ZooState, out: Path, jobs: int, bar) -> None:
+def _run(todo, rows, state: ZooState, bar, schedule) -> None:
+    """Settle each item as the scheduler reports it finished, whichever scheduler runs them."""
     if not todo:
         return
+    failed = sum(r.status == "failed" for r in rows.values())
+    with contextlib.closing(schedule(todo)) as finished:  # closed on Ctrl-C: pending work is cancelled
+        for (item, name, print_), data in finished:
+            row = ZooRow(source=item.rel, output=name if data["status"] == "converted" else None, **data)
+            _settle(row, print_, rows, state)
+            failed += row.status == "failed"
+            bar.set_postfix(failed=failed, refresh=False)
+            bar.update(1)
+
+
+def _scheduler(engine: str, address: str | None):
+    """How the items run: ``local``, a process pool here; ``ray``, Ray tasks (Ray is imported only then)."""
+    if engine == "ray":
+        from ._ray import ray_tasks, require_ray  # noqa: PLC0415 - an optional extra
+
+        require_ray()
+        return functools.partial(ray_tasks, address=address)
+    if engine != "local":
+        raise CkptkitError(f"--engine {engine}: expected local or ray")
+    if address:
+        raise CkptkitError(f"--address {address}: a Ray cluster's address needs --engine ray")
+    return _local_pool
+
+
+def _local_pool(todo, *, out: Path, jobs: int, sizes: dict[str, int]) -> Iterator:
+    """Run ``todo`` in ``jobs`` spawned processes; yield ``((item, name, print_), row data)`` as each finishes."""
     context = multiprocessing.get_context("spawn")  # workers import TensorFlow; the parent must not fork it
     with worker_threads(jobs), ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=context) as pool:
         futures = {pool.submit(convert_item, str(item.source), str(inside(out, name)), item.options or {}):
                    (item, name, print_) for item, name, print_ in todo}
         pending = set(futures)
-        failed = sum(r.status == "failed" for r in rows.values())
         try:
             while pending:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    item, name, print_ = futures[future]
-                    data = _result(future)
-                    row = ZooRow(source=item.rel, output=name if data["status"] == "converted" else None, **data)
-                    _settle(row, print_, rows, state)
-                    failed += row.status == "failed"
-                    bar.set_postfix(failed=failed, refresh=False)
-                    bar.update(1)
-        except KeyboardInterrupt:
+                    yield futures[future], _result(future)
+        finally:
             for future in pending:
                 future.cancel()
-            raise
 
 
 def _settle(row: ZooRow, print_: str, rows: dict, state: ZooState) -> None:

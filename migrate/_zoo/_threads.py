@@ -29,16 +29,22 @@ def threads_per_worker(jobs: int, available: int | None = None) -> int:
     return max(1, (available or cores()) // max(1, jobs))
 
 
+def thread_env(jobs: int) -> dict[str, str]:
+    """The pool-size variables of a worker with ``cores / jobs`` threads; those the user set keep their values
+    (a Ray task gets this whole dict, since a remote node does not have this process's environment)."""
+    share = str(threads_per_worker(jobs))
+    wanted = {name: share for name in _PER_WORKER} | {_INTER_OP: "1" if share == "1" else "2"}
+    return {name: os.environ.get(name, value) for name, value in wanted.items()}
+
+
 @contextlib.contextmanager
 def worker_threads(jobs: int):
     """While open, processes started from here size their thread pools to ``cores / jobs``; the variables the
     user set themselves are kept."""
-    share = str(threads_per_worker(jobs))
-    wanted = {name: share for name in _PER_WORKER} | {_INTER_OP: "1" if share == "1" else "2"}
-    added = {name: value for name, value in wanted.items() if name not in os.environ}
+    added = {name: value for name, value in thread_env(jobs).items() if name not in os.environ}
     os.environ.update(added)
     try:
-        yield int(share)
+        yield threads_per_worker(jobs)
     finally:
         for name in added:
             os.environ.pop(name, None)
