@@ -89,8 +89,7 @@ def ssd_data(batch: int):
     from finetune.engine import EpochStream
 
     config = configure(_shapes() / "pipeline.config", from_scratch=True, batch_size=batch)
-    train = build_inputs(config, "detection", backbone_of(config), warnings=[]).train
-    return EpochStream(train.stream, train.steps_per_epoch)
+    return EpochStream.of(build_inputs(config, "detection", backbone_of(config), warnings=[]).train)
 
 
 def fit_model(task):

@@ -142,7 +142,7 @@ def train_fn(inputs: Inputs, task: str, *, features=None):
     data = inputs.train
     if features is not None:
         return _EmbeddingCache(features, data).epoch
-    stream = EpochStream(data.stream, data.steps_per_epoch)
+    stream = EpochStream.of(data)
     if task == "detection":
         return stream
     if inputs.target is None:

@@ -52,8 +52,7 @@ class ClassificationQuantizeTask:
         return _EngineTask(model, self.num_classes, self.probabilities)
 
     def train_data(self):
-        train = self.source.split("train")
-        return EpochStream(train.stream, train.steps_per_epoch).map(_relabel)
+        return EpochStream.of(self.source.split("train")).map(_relabel)
 
     def eval_batches(self):
         return None if self.source.val is None else self.source.val.dataset_for_epoch(0).map(_relabel)

@@ -19,6 +19,11 @@ class EpochStream:
     stream: Callable
     steps_per_epoch: int
 
+    @classmethod
+    def of(cls, data) -> "EpochStream":
+        """The stream of anything with ``stream(epoch, start_step)`` and ``steps_per_epoch`` (an ``InputData``)."""
+        return cls(data.stream, data.steps_per_epoch)
+
     def map(self, fn) -> "EpochStream":
         """The same stream with ``fn`` applied to every batch."""
         return EpochStream(lambda epoch, start_step: self.stream(epoch, start_step).map(fn), self.steps_per_epoch)

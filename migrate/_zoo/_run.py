@@ -30,7 +30,7 @@ from ..errors import CkptkitError
 from ._discover import ZooItem, discover
 from ._manifest import read_manifest
 from ._paths import inside, output_names
-from ._state import ZooLock, ZooState, file_size, fingerprint, remove_stale_temporaries
+from ._state import ZooLock, ZooState, fingerprint_and_size, remove_stale_temporaries
 from ._threads import worker_threads
 from ._worker import convert_item
 
@@ -84,8 +84,7 @@ def _plan(items: list[ZooItem], names, state: ZooState):
     for item in items:
         try:
             with open_checkpoint(item.source) as reader:
-                print_ = fingerprint(reader.files())
-                sizes[item.rel] = sum(file_size(f) for f in reader.files())
+                print_, sizes[item.rel] = fingerprint_and_size(reader.files())
         except (CkptkitError, OSError) as e:  # unreadable: report it without a worker
             _settle(ZooRow(item.rel, None, "failed", reason=str(e), reason_kind=type(e).__name__), "", rows, state)
             continue

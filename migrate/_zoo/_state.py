@@ -22,17 +22,19 @@ class ZooBusyError(CkptkitError, RuntimeError):
 def fingerprint(files: list) -> str:
     """Names, sizes and modification times (an object's ETag) of every file, plus the bytes of small ones
     (indexes); ``files`` are paths or object-storage URLs."""
-    digest = hashlib.sha256()
+    return fingerprint_and_size(files)[0]
+
+
+def fingerprint_and_size(files: list) -> tuple[str, int]:
+    """:func:`fingerprint` and the files' total bytes, from one look at each file."""
+    digest, total = hashlib.sha256(), 0
     for path in sorted(map(location, files), key=str):
         size, version = _version(path)
+        total += size
         digest.update(f"{path.name}\0{size}\0{version}\0".encode("utf-8", "surrogateescape"))
         if size <= 1 << 20:
             digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
-def file_size(path) -> int:
-    return _version(location(path))[0]
+    return digest.hexdigest(), total
 
 
 def _version(path) -> tuple[int, str]:

@@ -55,8 +55,7 @@ class DetectionQuantizeTask:
         return _EngineTask(model, self.ssd)
 
     def train_data(self):
-        train = self.source.split("train")
-        return EpochStream(train.stream, train.steps_per_epoch)
+        return EpochStream.of(self.source.split("train"))
 
     def eval_batches(self):
         return None if self.source.val is None else self.source.val.dataset_for_epoch(0)
