@@ -49,7 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     zoo = console.subcommand(commands, "zoo", "convert every checkpoint under a directory into one compatibility "
                                               "report (reruns resume: what is unchanged is kept)")
     zoo.add_argument("source", help="zoo directory (tarball layouts, prefixes, V1 files, .h5)")
-    console.out_dir(zoo, "converted checkpoints, zoo-report.{json,md,html} and the resumable state go here")
+    console.out_dir(zoo, "converted checkpoints, zoo-report.{json,md,html} and the resumable state go here (a "
+                    "local folder or an s3:// or other fsspec URL)", type=str)
     zoo.add_argument("--jobs", type=int, help="worker processes (default: the number of cores)")
     zoo.add_argument("--manifest", type=Path, help="CSV or JSONL of source, target, options instead of discovery")
     zoo.add_argument("--engine", choices=("local", "ray"), default="local",

@@ -52,11 +52,12 @@ def _global_flags(p: argparse.ArgumentParser, default) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr", **extra)
 
 
-def out_dir(p: argparse.ArgumentParser, help: str) -> None:
+def out_dir(p: argparse.ArgumentParser, help: str, type=Path) -> None:
     """``--out DIR``: the directory a command writes, spelled the same in every tool.
 
-    A flag rather than a positional: ``--train-input-path a b OUT`` would swallow OUT."""
-    p.add_argument("--out", type=Path, required=True, metavar="DIR", help=help)
+    A flag rather than a positional: ``--train-input-path a b OUT`` would swallow OUT.  ``type=str`` where
+    DIR may be a URL (``Path`` would fold its ``//``)."""
+    p.add_argument("--out", type=type, required=True, metavar="DIR", help=help)
 
 
 def report_flags(p: argparse.ArgumentParser, formats: tuple[str, ...] = REPORT_FORMATS) -> None:

@@ -5,6 +5,8 @@ import hashlib
 import unicodedata
 from pathlib import Path
 
+from .._formats._storage import RemotePath
+
 
 def safe_component(part: str) -> str:
     """One path element: letters (any script), digits, '-', '_' and inner dots; no '..', no leading dot."""
@@ -34,3 +36,8 @@ def inside(root: Path, rel: str) -> Path:
     if path != root and root not in path.parents:
         raise ValueError(f"output name {rel!r} leaves {root}")
     return path
+
+
+def output_path(out, name: str) -> str:
+    """Where the entry ``name`` is written under ``out`` (a local path or a URL)."""
+    return str(out / name if isinstance(out, RemotePath) else inside(out, name))

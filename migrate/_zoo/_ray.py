@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 from ..errors import UnsupportedFeatureError
-from ._paths import inside
+from ._paths import output_path
 from ._threads import thread_env
 from ._worker import convert_item
 
@@ -41,7 +40,7 @@ def memory_for(size: int) -> int:
     return MEMORY_FLOOR + MEMORY_PER_BYTE * max(0, size)
 
 
-def ray_tasks(todo, out: Path, jobs: int, sizes: dict[str, int], address: str | None = None) -> Iterator:
+def ray_tasks(todo, out, jobs: int, sizes: dict[str, int], address: str | None = None) -> Iterator:
     """Run ``todo`` as Ray tasks; yield ``((item, name, print_), row data)`` in the order they finish."""
     ray = require_ray()
     started = _connect(ray, jobs, address)
@@ -52,7 +51,7 @@ def ray_tasks(todo, out: Path, jobs: int, sizes: dict[str, int], address: str | 
             item, name, _ = entry
             task = attempt.options(num_cpus=1, memory=min(memory_for(sizes.get(item.rel, 0)), largest),
                                    max_retries=MAX_RETRIES, retry_exceptions=False)
-            pending[task.remote(str(item.source), str(inside(out, name)), item.options or {})] = entry
+            pending[task.remote(str(item.source), output_path(out, name), item.options or {})] = entry
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:

@@ -1,22 +1,28 @@
-"""A checkpoint on object storage, copied beside its output for the writers, which need local files.
+"""A checkpoint on object storage, copied beside its output for the writers, which need local files; an
+output on object storage, written into a local folder and uploaded when it is converted.
 
 Only what a conversion reads is copied: the reader's files (index and
 shards) and, from the checkpoint's folder, its ``checkpoint`` state file,
 ``pipeline.config`` and ``saved_model.pb``.  The copy is a ``.NAME-source.tmp-*``
 directory in the output folder, so a killed run's copy is removed by the
 next run like any other staging directory, and it is deleted when the
-conversion ends.
+conversion ends.  An output on a store is written under a local temporary folder (``TMPDIR``), which
+holds the source's copy too, and is removed once uploaded.
 """
 from __future__ import annotations
 
 import contextlib
 import os
 import posixpath
+import re
 import shutil
+import tempfile
 from pathlib import Path
 
 from .._formats import open_checkpoint
 from .._formats._storage import RemotePath, location
+from ..errors import CkptkitError
+from ._store import publish
 
 BESIDE = ("checkpoint", "pipeline.config", "saved_model.pb")
 
@@ -31,9 +37,41 @@ def local_source(source: str, output: str):
     output = Path(output)
     scratch = output.parent / f".{output.name}-source.tmp-{os.getpid()}"  # not the output staging's own .NAME.tmp-*
     try:
-        yield str(_copy(remote, scratch))
+        local = str(_copy(remote, scratch))
+        with _naming(re.escape(local), source):
+            yield local
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def local_output(output: str):
+    """``output`` itself when it is local, else a local folder to write it in, uploaded to ``output`` when the
+    block ends without an error."""
+    remote = location(output)
+    if not isinstance(remote, RemotePath):
+        yield output
+        return
+    scratch = Path(tempfile.mkdtemp(prefix="ckptkit-zoo-"))
+    staged = rf"{re.escape(str(scratch))}/(?:\.{re.escape(remote.name)}\.tmp-[^/\s]+|{re.escape(remote.name)})"
+    try:
+        with _naming(staged, output):  # the output and its staging folder (convert's .NAME.tmp-*)
+            yield str(scratch / remote.name)
+        publish(scratch / remote.name, remote)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _naming(local: str, url: str):
+    """An error raised in the block names ``url``, what the user gave, instead of its local stand-in (paths
+    matching the pattern ``local``)."""
+    try:
+        yield
+    except CkptkitError as e:
+        if e.args and isinstance(e.args[0], str):
+            e.args = (re.sub(local, lambda _: url, e.args[0]), *e.args[1:])
+        raise
 
 
 def _copy(source: RemotePath, scratch: Path) -> Path:

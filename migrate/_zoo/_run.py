@@ -29,8 +29,9 @@ from .._formats._storage import RemotePath, location
 from ..errors import CkptkitError
 from ._discover import ZooItem, discover
 from ._manifest import read_manifest
-from ._paths import inside, output_names
-from ._state import ZooLock, ZooState, fingerprint_and_size, remove_stale_temporaries
+from ._paths import output_names, output_path
+from ._state import ZooLock, ZooState, fingerprint_and_size, remove_stale_temporaries, write_text
+from ._store import StoreLock
 from ._threads import worker_threads
 from ._worker import convert_item
 
@@ -44,17 +45,15 @@ def run_zoo(source_dir, output_dir, *, jobs: int | None = None, manifest=None, s
     summary line still goes to ``stream``, default stderr).  ``engine``: ``local``, a pool of ``jobs``
     processes; ``ray``, Ray tasks on the cluster at ``address``, or on a local Ray of ``jobs`` CPUs."""
     schedule = _scheduler(engine, address)  # before anything is written: a missing Ray is one line
-    src, out = _zoo_root(source_dir), Path(output_dir).resolve()
-    if out == src or src in out.parents:
+    src, out = _zoo_root(source_dir), _out_root(output_dir)
+    if _within(out, src):
         raise CkptkitError(f"{output_dir}: output directory is inside the zoo directory; choose one outside it")
-    out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     jobs = max(1, jobs or os.cpu_count() or 1)
-    with ZooLock(out):
-        remove_stale_temporaries(out)
+    with _lock(out) as lock:
         items = read_manifest(manifest, src) if manifest else discover(src)
         names = output_names([i.rel for i in items])
-        state = ZooState(out)
+        state = ZooState(out, guard=lock.check)
         rows, todo, sizes = _plan(items, names, state)
         with progress(len(items), "zoo", "ckpt", quiet, initial=len(rows)) as bar:
             _run(todo, rows, state, bar, functools.partial(schedule, out=out, jobs=jobs, sizes=sizes))
@@ -75,6 +74,39 @@ def _zoo_root(source_dir) -> Path | RemotePath:
     if not src.is_dir():
         raise CkptkitError(f"{source_dir}: not a directory; pass the folder that holds the zoo")
     return src
+
+
+def _out_root(output_dir) -> Path | RemotePath:
+    """The output folder: a local directory (created), or a folder on object storage (an fsspec URL)."""
+    out = location(output_dir)
+    if isinstance(out, RemotePath):
+        out.fs.invalidate_cache()  # see the state and lock objects as they are now
+        return out
+    out = out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _within(out, src) -> bool:
+    """Is ``out`` the zoo folder or inside it (the same kind of storage only)?"""
+    if type(out) is not type(src):
+        return False
+    if isinstance(out, RemotePath):
+        return out.fs.protocol == src.fs.protocol and (out.path + "/").startswith(src.path + "/")
+    return out == src or src in out.parents
+
+
+@contextlib.contextmanager
+def _lock(out):
+    """Hold the output folder for this run: an flock here (and the staging a killed run left removed), or a
+    lock object on a store."""
+    if isinstance(out, RemotePath):
+        with StoreLock(out) as lock:
+            yield lock
+        return
+    with ZooLock(out) as lock:
+        remove_stale_temporaries(out)
+        yield lock
 
 
 def _plan(items: list[ZooItem], names, state: ZooState):
@@ -124,11 +156,11 @@ def _scheduler(engine: str, address: str | None):
     return _local_pool
 
 
-def _local_pool(todo, *, out: Path, jobs: int, sizes: dict[str, int]) -> Iterator:
+def _local_pool(todo, *, out, jobs: int, sizes: dict[str, int]) -> Iterator:
     """Run ``todo`` in ``jobs`` spawned processes; yield ``((item, name, print_), row data)`` as each finishes."""
     context = multiprocessing.get_context("spawn")  # workers import TensorFlow; the parent must not fork it
     with worker_threads(jobs), ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=context) as pool:
-        futures = {pool.submit(convert_item, str(item.source), str(inside(out, name)), item.options or {}):
+        futures = {pool.submit(convert_item, str(item.source), output_path(out, name), item.options or {}):
                    (item, name, print_) for item, name, print_ in todo}
         pending = set(futures)
         try:
@@ -162,13 +194,10 @@ def _fields(data: dict) -> dict:
     return {k: v for k, v in data.items() if k in ZooRow.__dataclass_fields__}
 
 
-def _write_reports(out: Path, report: ZooReport) -> None:
-    (out / f"{REPORT}.json").write_text(json.dumps(to_data(report), indent=2))
-    (out / f"{REPORT}.md").write_text(render(report, "markdown"), errors="backslashreplace")  # non-UTF-8 file names
-    try:
-        (out / f"{REPORT}.html").write_text(render(report, "html"), errors="backslashreplace")
-    except (ValueError, TypeError):  # no HTML renderer for this report kind yet
-        pass
+def _write_reports(out, report: ZooReport) -> None:
+    write_text(out / f"{REPORT}.json", json.dumps(to_data(report), indent=2))
+    write_text(out / f"{REPORT}.md", render(report, "markdown"))
+    write_text(out / f"{REPORT}.html", render(report, "html"))
 
 
 def _summary(report: ZooReport, seconds: float) -> str:

@@ -45,9 +45,13 @@ def _version(path) -> tuple[int, str]:
 
 
 class ZooState:
-    def __init__(self, out: Path):
+    """What each entry converted from (its fingerprint) and its row, in ``OUT/.ckptkit-zoo-state.json``; each
+    record replaces the file in one step.  ``guard`` is called before each record (a lock that may be lost)."""
+
+    def __init__(self, out: Path | RemotePath, guard=None):
         self.path = out / STATE
         self.items: dict[str, dict] = {}
+        self._guard = guard or (lambda: None)
         if self.path.exists():
             try:
                 self.items = json.loads(self.path.read_text())["items"]
@@ -63,10 +67,19 @@ class ZooState:
         return None
 
     def record(self, rel: str, print_: str, row: dict) -> None:
+        self._guard()
         self.items[rel] = {"fingerprint": print_, "row": row}
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps({"version": 1, "items": self.items}, indent=1))
-        os.replace(tmp, self.path)  # atomic: a kill leaves the old state or the new one
+        write_text(self.path, json.dumps({"version": 1, "items": self.items}, indent=1))  # a kill: old or new
+
+
+def write_text(path: Path | RemotePath, text: str) -> None:
+    """Replace the file at ``path`` with ``text`` in one step (a local rename; one PUT on a store)."""
+    if isinstance(path, RemotePath):
+        path.fs.pipe_file(path.path, text.encode("utf-8", "backslashreplace"))  # non-UTF-8 file names
+        return
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, errors="backslashreplace")
+    os.replace(tmp, path)
 
 
 def _check_items(items) -> None:
@@ -105,6 +118,9 @@ class ZooLock:
     def __exit__(self, *exc) -> None:
         fcntl.flock(self._file, fcntl.LOCK_UN)
         self._file.close()
+
+    def check(self) -> None:
+        """An flock is held until released: nothing to check (a :class:`StoreLock` can be lost)."""
 
 
 def remove_stale_temporaries(out: Path) -> int:

@@ -10,7 +10,7 @@ from .._rulesets import for_architecture
 from .._select import SelectOptions
 from .._targets import TargetSpec
 from ..errors import CkptkitError
-from ._remote import local_source
+from ._remote import local_output, local_source
 
 SELECT_KEYS = ("keep_optimizer", "use_ema", "keep_global_step", "join_partitions")
 
@@ -25,8 +25,8 @@ def convert_item(source: str, output: str, options: dict) -> dict:
                    parameters=audit.totals.parameters, bytes=audit.totals.bytes)
         target, parity = choose_target(audit.architecture.name, options)
         select = SelectOptions(**{k: bool(options[k]) for k in SELECT_KEYS if k in options})
-        with local_source(source, output) as local:
-            report, row["fallback"] = _convert(local, output, target, parity, select, options)
+        with local_output(output) as written, local_source(source, written) as read:
+            report, row["fallback"] = _convert(read, written, target, parity, select, options)
         row.update(status="converted", target=report.mode, **_mapping_counts(report.mapping))
         if report.parity is not None:
             row.update(parity_max_rel=report.parity.outputs[0].max_rel, parity_passed=report.parity.passed,
