@@ -1,6 +1,6 @@
 """Zoo throughput: --jobs 1 against --jobs 2 on the same zoo, in one run.
 
-The zoo is every small fixture (23 checkpoints: TF1 V2 and V1, TF2, SavedModel,
+The zoo is every small fixture (24 checkpoints: TF1 V2 and V1, TF2, SavedModel,
 HDF5; model targets with parity and generic conversions).  Prints JSON:
 checkpoints/s and MB/s per job count, the speed-up, and the overhead outside
 conversion itself (process start, discovery, fingerprints, reports) as a share
@@ -19,7 +19,8 @@ When Ray is installed (``pip install ckptkit[ray]``), ``ray_2cpu`` is the
 same zoo as Ray tasks on a local Ray of 2 CPUs (``--engine ray --jobs 2``),
 Ray's start included in its wall time; without Ray it holds a note instead.
 
-Usage: python bench/zoo.py [--repeat 1]   (the README quotes --repeat 3)
+Usage: python bench/zoo.py [--repeat 1] [--copies 1] [--no-ray]   (the README quotes --repeat 3, and
+--copies 3: the same fixtures three times, 72 checkpoints)
 """
 from __future__ import annotations
 
@@ -39,15 +40,17 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 
-def make_zoo(directory: Path) -> Path:
+def make_zoo(directory: Path, copies: int = 1) -> Path:
+    """Every small fixture, ``copies`` times (``copy-K/NAME`` when more than once)."""
     sys.path.insert(0, str(REPO))
     import fixtures  # noqa: PLC0415
 
     paths = fixtures.build(Path(os.environ.get("CKPTKIT_FIXTURES", REPO / ".cache" / "fixtures")))
     zoo = directory / "zoo"
-    for name, path in paths.items():
-        source = path.parent if path.is_file() else path
-        shutil.copytree(source, zoo / name)
+    for copy in range(copies):
+        for name, path in paths.items():
+            source = path.parent if path.is_file() else path
+            shutil.copytree(source, zoo / (f"copy-{copy}" if copies > 1 else "") / name)
     return zoo
 
 
@@ -77,12 +80,15 @@ def import_cpu_seconds() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--copies", type=int, default=1, help="each fixture this many times: a larger zoo, where "
+                        "each worker's one TensorFlow import and the run's start weigh less")
+    parser.add_argument("--no-ray", action="store_true", help="skip the ray_2cpu runs")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        zoo = make_zoo(Path(tmp))
+        zoo = make_zoo(Path(tmp), args.copies)
         results = {1: [], 2: []}
         imports, on_ray = [], []
-        has_ray = importlib.util.find_spec("ray") is not None
+        has_ray = importlib.util.find_spec("ray") is not None and not args.no_ray
         for _ in range(args.repeat):
             for jobs in (1, 2):
                 results[jobs].append(run(zoo, jobs))
@@ -107,7 +113,8 @@ def main() -> None:
     out["work_jobs2_over_jobs1"] = round(two["work_s"] / one["work_s"], 3)
     out["cpu_jobs2_over_jobs1"] = round(two["cpu_s"] / one["cpu_s"], 3)
     out["cpu_less_imports_jobs2_over_jobs1"] = round(two["cpu_s_less_imports"] / one["cpu_s_less_imports"], 3)
-    out["ray_2cpu"] = _ray_summary(on_ray) if on_ray else {"skipped": "ray is not installed (pip install ckptkit[ray])"}
+    out["ray_2cpu"] = _ray_summary(on_ray) if on_ray else {"skipped": "--no-ray, or ray is not installed "
+                                                                      "(pip install ckptkit[ray])"}
     out["targets"] = {"speedup_min": 1.8, "cost_jobs2_over_jobs1_max": 1.10, "overhead_share_max": 0.10}
     print(json.dumps(out, indent=2))
 

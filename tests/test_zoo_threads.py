@@ -1,8 +1,10 @@
-"""Zoo workers size their thread pools to their share of the machine, and generic work never starts TensorFlow."""
+"""Zoo workers size their thread pools to their share of the machine, generic work never starts TensorFlow, and a
+worker that started it ends without TensorFlow's teardown."""
 from __future__ import annotations
 
 import multiprocessing
 import os
+import subprocess
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -54,3 +56,24 @@ def test_a_generic_conversion_in_a_worker_never_imports_tensorflow(tmp_path):
     with ProcessPoolExecutor(1, mp_context=context) as pool:
         status, imported = pool.submit(_converts_without_tensorflow, str(source), str(tmp_path / "out")).result()
     assert status == "converted" and not imported
+
+
+SKIPS_TEARDOWN = """
+import atexit, sys, types
+from pathlib import Path
+from migrate._zoo import _worker
+atexit.register(Path(sys.argv[1]).write_text, "teardown ran")  # stands for TensorFlow's own exit handlers
+if sys.argv[2] == "tensorflow":
+    sys.modules["tensorflow"] = types.ModuleType("tensorflow")
+_worker._skip_teardown_once_tensorflow_is_loaded()
+print("result sent")
+"""
+
+
+@pytest.mark.parametrize("loaded", ["tensorflow", "nothing"])
+def test_a_pool_worker_that_loaded_tensorflow_ends_without_its_teardown(tmp_path, loaded):
+    marker = tmp_path / "teardown"
+    done = subprocess.run([sys.executable, "-c", SKIPS_TEARDOWN, str(marker), loaded], capture_output=True, text=True,
+                          cwd=REPO)
+    assert done.returncode == 0 and done.stdout == "result sent\n", done.stderr  # flushed before the exit
+    assert marker.exists() == (loaded == "nothing")

@@ -33,7 +33,7 @@ from ._paths import output_names, output_path
 from ._state import ZooLock, ZooState, fingerprint_and_size, remove_stale_temporaries, write_text
 from ._store import StoreLock
 from ._threads import worker_threads
-from ._worker import convert_item
+from ._worker import pool_item
 
 REPORT = "zoo-report"
 
@@ -160,7 +160,7 @@ def _local_pool(todo, *, out, jobs: int, sizes: dict[str, int]) -> Iterator:
     """Run ``todo`` in ``jobs`` spawned processes; yield ``((item, name, print_), row data)`` as each finishes."""
     context = multiprocessing.get_context("spawn")  # workers import TensorFlow; the parent must not fork it
     with worker_threads(jobs), ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=context) as pool:
-        futures = {pool.submit(convert_item, str(item.source), output_path(out, name), item.options or {}):
+        futures = {pool.submit(pool_item, str(item.source), output_path(out, name), item.options or {}):
                    (item, name, print_) for item, name, print_ in todo}
         pending = set(futures)
         try:

@@ -1,6 +1,9 @@
 """Convert one zoo item; runs in a worker process and never raises."""
 from __future__ import annotations
 
+import atexit
+import os
+import sys
 import time
 
 from .._convert import convert
@@ -42,6 +45,33 @@ def convert_item(source: str, output: str, options: dict) -> dict:
     row["seconds"] = round(time.perf_counter() - started, 3)
     row["cpu_seconds"] = round(time.process_time() - cpu_started, 3)
     return row
+
+
+def pool_item(source: str, output: str, options: dict) -> dict:
+    """:func:`convert_item` in a local pool's worker, which ends without TensorFlow's teardown (see below)."""
+    try:
+        return convert_item(source, output, options)
+    finally:
+        _skip_teardown_once_tensorflow_is_loaded()
+
+
+_skipping_teardown = False
+
+
+def _skip_teardown_once_tensorflow_is_loaded() -> None:
+    """A pool worker that imported TensorFlow spends about 0.8 s in the interpreter's teardown (TensorFlow's own
+    exit handlers) when the pool closes, at the end of every zoo run.  Its results are already sent by then,
+    so an exit handler registered after TensorFlow's, and run before them, ends the process at once."""
+    global _skipping_teardown
+    if not _skipping_teardown and "tensorflow" in sys.modules:
+        atexit.register(_exit_now)
+        _skipping_teardown = True
+
+
+def _exit_now() -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _convert(source: str, output: str, target, parity: bool, select: SelectOptions, options: dict):
