@@ -197,3 +197,15 @@ def _recording(method, op, calls):
         return method(*args, **kwargs)
     return recorded
 
+
+
+def test_ray_tasks_read_and_write_object_storage_themselves(s3_zoo, local_zoo, tmp_path):
+    """What a multi-node cluster needs: each task reads its source from the store and uploads its output."""
+    ray = pytest.importorskip("ray")
+    run_zoo(local_zoo, tmp_path / "local", jobs=2, quiet=True)
+    report = run_zoo("s3://ckpt/zoo", "s3://ckpt/ray-out", jobs=2, quiet=True, engine="ray")
+    assert not ray.is_initialized() and report.engine == "ray"
+    assert _remote_rows("s3://ckpt/ray-out") == _rows(tmp_path / "local")
+    fs = fsspec.filesystem("s3")
+    fs.invalidate_cache()
+    assert all(fs.isfile(f"ckpt/ray-out/{name}/checkpoint") for name in ENTRIES)
