@@ -147,6 +147,14 @@ def test_a_second_run_on_the_same_store_folder_is_refused_until_the_lock_is_stal
         assert json.loads(out.fs.cat_file(f"{out.path}/{LOCK}"))["holder"] == lock.holder
 
 
+
+def test_on_a_store_without_conditional_writes_the_lock_still_refuses_a_second_run():
+    out = RemotePath(fsspec.filesystem("memory"), "/lock-test/out")
+    with StoreLock(out):
+        with pytest.raises(ZooBusyError, match="another zoo run"):
+            StoreLock(out).__enter__()
+    assert not out.fs.exists(f"{out.path}/{LOCK}")
+
 def test_a_run_whose_lock_was_taken_over_stops_recording(s3_zoo, monkeypatch):
     monkeypatch.setattr(_store, "HEARTBEAT_SECONDS", 0.05)
     out = location("s3://ckpt/taken")

@@ -73,10 +73,16 @@ class StoreLock:
         self._beat: threading.Thread | None = None
 
     def __enter__(self) -> "StoreLock":
-        try:
-            self._version = self._write(if_absent=True)
-        except FileExistsError:
-            self._take_over_if_stale()
+        for _ in range(3):  # the holder may release its lock while we look at it: then create it again
+            try:
+                self._version = self._write(if_absent=True)
+                break
+            except FileExistsError:
+                if self._take_over_if_stale():
+                    break
+        else:
+            raise ZooBusyError(f"{self.path.parent}: other zoo runs keep taking and releasing the lock; "
+                               "run one at a time")
         self._beat = threading.Thread(target=self._heartbeat, name="zoo-lock", daemon=True)
         self._beat.start()
         return self
@@ -84,7 +90,7 @@ class StoreLock:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._beat.join()
-        if self._lost is None:
+        if self._lost is None and self._read()[1] == self._version:  # not a lock another run took over
             self.path.fs.rm_file(self.path.path)
 
     def check(self) -> None:
@@ -92,8 +98,11 @@ class StoreLock:
         if self._lost is not None:
             raise ZooBusyError(f"{self.path.parent}: this run lost its lock to {self._lost}; stop one of the runs")
 
-    def _take_over_if_stale(self) -> None:
+    def _take_over_if_stale(self) -> bool:
+        """Take the lock over if its holder stopped renewing it; False if it was released meanwhile."""
         body, version = self._read()
+        if version is None:
+            return False
         age = time.time() - float(body.get("renewed", 0))
         if age < STALE_SECONDS:
             raise ZooBusyError(f"{self.path.parent}: another zoo run ({body.get('holder', 'unknown')}, renewed "
@@ -103,6 +112,7 @@ class StoreLock:
         except OSError:  # a third run took it over first
             raise ZooBusyError(f"{self.path.parent}: another zoo run took over its stale lock first; wait for it "
                                "or choose another output folder") from None
+        return True
 
     def _heartbeat(self) -> None:
         while not self._stop.wait(HEARTBEAT_SECONDS):
@@ -112,14 +122,18 @@ class StoreLock:
                 self._lost = self._read()[0].get("holder", "another run")
                 return
 
-    def _read(self) -> tuple[dict, str]:
+    def _read(self) -> tuple[dict, str | None]:
+        """The lock's body and version; ``({}, None)`` when there is no lock."""
         fs = self.path.fs
         fs.invalidate_cache(self.path.path)
         try:
+            version = self.path.version()[1]
             body = json.loads(fs.cat_file(self.path.path))
-        except (ValueError, FileNotFoundError):
+        except FileNotFoundError:
+            return {}, None
+        except ValueError:  # not ours, or cut short: a holder we cannot name
             body = {}
-        return body if isinstance(body, dict) else {}, self.path.version()[1]
+        return body if isinstance(body, dict) else {}, version
 
     def _write(self, *, if_absent: bool = False, if_version: str | None = None) -> str:
         """Write the lock's body under the condition given; the version written."""
