@@ -47,6 +47,17 @@ def run(data, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def exported(run, data, tmp_path_factory) -> tuple[Path, dict]:
+    """One image_tensor export of the run and its report, shared by the tests that only read it."""
+    out = tmp_path_factory.mktemp("exported")
+    code = main(["export", "--format", "json", "--quiet", "--output", str(out / "report.json"), "--trained", str(run),
+                 "--pipeline-config", str(data["detection_shapes"] / "pipeline.config"), "--out", str(out / "exp"),
+                 "--input-type", "image_tensor", *SMALL])
+    assert code == 0
+    return out / "exp", json.loads((out / "report.json").read_text())
+
+
 def _export(capsys, *argv) -> tuple[int, dict, str]:
     code = main(["export", "--format", "json", "--quiet", *map(str, argv)])
     out, err = capsys.readouterr()
@@ -55,23 +66,27 @@ def _export(capsys, *argv) -> tuple[int, dict, str]:
 
 @pytest.mark.parametrize("input_type", ["image_tensor", "tf_example"])
 def test_the_exported_saved_model_gives_the_training_time_detections_in_a_fresh_process(run, data, tmp_path,
-                                                                                      capsys, input_type):
+                                                                                      capsys, input_type, request):
     from finetune import load_trained
     from finetune._export import sample_inputs
     from test_quantize_detection import assert_same_detections
 
     config = data["detection_shapes"] / "pipeline.config"
-    code, report, err = _export(capsys, "--trained", run, "--pipeline-config", config, "--out", tmp_path / "exp",
-                                "--input-type", input_type, *SMALL)
-    assert code == 0, err
+    if input_type == "image_tensor":
+        exp, report = request.getfixturevalue("exported")
+    else:
+        exp = tmp_path / "exp"
+        code, report, err = _export(capsys, "--trained", run, "--pipeline-config", config, "--out", exp,
+                                    "--input-type", input_type, *SMALL)
+        assert code == 0, err
     assert report["kind"] == "export" and report["checked_images"] == 3 and report["step"] == 2
     assert sorted(report["outputs"]) == ["detection_boxes", "detection_classes", "detection_scores", "num_detections"]
     from finetune.config import load_pipeline_config
 
-    exported = load_pipeline_config(tmp_path / "exp" / "pipeline.config")  # paths still name the same files
-    assert exported.input_files("train") == load_pipeline_config(config).input_files("train")
+    written = load_pipeline_config(exp / "pipeline.config")  # paths still name the same files
+    assert written.input_files("train") == load_pipeline_config(config).input_files("train")
     found = tmp_path / "found.npz"
-    subprocess.run([sys.executable, "-c", LOAD, str(tmp_path / "exp" / "saved_model"), input_type, str(found)],
+    subprocess.run([sys.executable, "-c", LOAD, str(exp / "saved_model"), input_type, str(found)],
                    check=True, cwd=REPO, capture_output=True)
     got = dict(np.load(found))
     trained = load_trained(run, task="detection", config_path=config, num_steps=1, image_size=64,
@@ -85,33 +100,32 @@ def test_the_exported_saved_model_gives_the_training_time_detections_in_a_fresh_
                            want, top=100)
 
 
-def test_the_exported_checkpoint_restores_with_the_od_apis_idiom(run, data, tmp_path, capsys):
+def test_the_exported_checkpoint_restores_with_the_od_apis_idiom(run, data, exported, capsys):
     import tensorflow as tf
 
     from migrate.models import odapi_ssd
 
-    config = data["detection_shapes"] / "pipeline.config"
-    code, _, err = _export(capsys, "--trained", run, "--pipeline-config", config, "--out", tmp_path / "exp", *SMALL)
-    assert code == 0, err
-    prefix = tf.train.latest_checkpoint(str(tmp_path / "exp" / "checkpoint"))
+    exp, _ = exported
+    prefix = tf.train.latest_checkpoint(str(exp / "checkpoint"))
     assert prefix.endswith("ckpt-0")
     model = odapi_ssd("ssd_mobilenet_v1_keras", num_classes=3, depth_multiplier=0.25, image_size=64)
     tf.train.Checkpoint(model=model).restore(prefix).assert_consumed()  # the model alone, every value used
-    code, _, err = _export(capsys, "--trained", run, "--pipeline-config", config, "--out", tmp_path / "exp", *SMALL)
+    before = sorted((p, p.stat().st_mtime_ns) for p in exp.rglob("*"))
+    config = data["detection_shapes"] / "pipeline.config"
+    code, _, err = _export(capsys, "--trained", run, "--pipeline-config", config, "--out", exp, *SMALL)
     assert code != 0 and "--overwrite" in err  # an export is never replaced silently
+    assert sorted((p, p.stat().st_mtime_ns) for p in exp.rglob("*")) == before
 
 
-def test_ckpt_quantize_takes_an_export_as_its_input(run, data, tmp_path, capsys):
+def test_ckpt_quantize_takes_an_export_as_its_input(run, data, exported):
     import quantize
     from finetune._export import sample_inputs
     from finetune._serving import preprocess
 
     config = data["detection_shapes"] / "pipeline.config"
-    code, _, err = _export(capsys, "--trained", run, "--pipeline-config", config, "--out", tmp_path / "exp", *SMALL)
-    assert code == 0, err
     images = preprocess(sample_inputs("image_tensor", (64, 64), 2), (64, 64))
     detections = []
-    for model_dir, settings in ((tmp_path / "exp", {}), (run, {"config_path": config})):
+    for model_dir, settings in ((exported[0], {}), (run, {"config_path": config})):
         task = quantize.load("detection", model_dir=model_dir, image_size=64, depth_multiplier=0.25, **settings)
         detections.append({k: v.numpy() for k, v in task.ssd.detect(images).items()})
     for name, value in detections[0].items():
