@@ -34,7 +34,7 @@ class Staging:
         self.output.parent.mkdir(parents=True, exist_ok=True)
         _remove_stale(self.output)
         self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.output.name}.tmp-", dir=self.output.parent))
-        self._lock = _lock(self.tmp)  # held while we work: tells a later run this directory is not stale
+        self._lock = lock_directory(self.tmp)  # held while we work: tells a later run this directory is not stale
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(self.tmp, 0o777 & ~umask)  # mkdtemp's 0700 is for the work in progress only
@@ -43,7 +43,7 @@ class Staging:
         old = None
         if self.output.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{self.output.name}.old-", dir=self.output.parent))
-            old_lock = _lock(old)
+            old_lock = lock_directory(old)
             os.rename(self.output, old / "previous")
         os.rename(self.tmp, self.output)
         if old is not None:
@@ -104,7 +104,7 @@ def _remove_stale(output: Path) -> None:
         if path.is_symlink() or not path.is_dir():
             continue
         try:
-            fd = _lock(path, wait=False)
+            fd = lock_directory(path, wait=False)
         except OSError:  # BlockingIOError: a live run's
             continue
         try:
@@ -113,7 +113,8 @@ def _remove_stale(output: Path) -> None:
             os.close(fd)
 
 
-def _lock(path: Path, wait: bool = True) -> int:
+def lock_directory(path: Path, wait: bool = True) -> int:
+    """An flock on the directory ``path`` (its descriptor; closing it releases the lock)."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))

@@ -217,3 +217,27 @@ def test_ray_tasks_read_and_write_object_storage_themselves(s3_zoo, local_zoo, t
     fs = fsspec.filesystem("s3")
     fs.invalidate_cache()
     assert all(fs.isfile(f"ckpt/ray-out/{name}/checkpoint") for name in ENTRIES)
+
+
+def test_a_killed_workers_local_folder_is_removed_by_the_next_and_a_live_ones_is_kept(tmp_path, monkeypatch):
+    import fcntl
+    import os
+    import tempfile
+
+    from migrate._zoo._remote import SCRATCH, local_output
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    killed, live = tmp_path / f"{SCRATCH}killed", tmp_path / f"{SCRATCH}live"
+    for folder in (killed, live):
+        (folder / "entry").mkdir(parents=True)
+    held = os.open(live, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    try:
+        with local_output("memory://orphans-test/out/entry") as written:
+            Path(written).mkdir()
+            (Path(written) / "checkpoint").write_text("x")
+    finally:
+        os.close(held)
+    assert not killed.exists() and live.is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [live.name]  # this worker's own folder is gone too
+    fsspec.filesystem("memory").rm("/orphans-test", recursive=True)

@@ -7,7 +7,8 @@ shards) and, from the checkpoint's folder, its ``checkpoint`` state file,
 directory in the output folder, so a killed run's copy is removed by the
 next run like any other staging directory, and it is deleted when the
 conversion ends.  An output on a store is written under a local temporary folder (``TMPDIR``), which
-holds the source's copy too, and is removed once uploaded.
+holds the source's copy too, and is removed once uploaded; a killed worker's folder is removed by the next
+worker (each holds an flock on its own, which the kernel drops when the process dies).
 """
 from __future__ import annotations
 
@@ -21,10 +22,12 @@ from pathlib import Path
 
 from .._formats import open_checkpoint
 from .._formats._storage import RemotePath, location
+from .._staging import lock_directory
 from ..errors import CkptkitError
 from ._store import publish
 
 BESIDE = ("checkpoint", "pipeline.config", "saved_model.pb")
+SCRATCH = "ckptkit-zoo-"  # a worker's local folder for an output on a store, under TMPDIR
 
 
 @contextlib.contextmanager
@@ -52,7 +55,9 @@ def local_output(output: str):
     if not isinstance(remote, RemotePath):
         yield output
         return
-    scratch = Path(tempfile.mkdtemp(prefix="ckptkit-zoo-"))
+    remove_orphans()
+    scratch = Path(tempfile.mkdtemp(prefix=SCRATCH))
+    held = lock_directory(scratch)  # a live worker's: remove_orphans leaves it alone
     staged = rf"{re.escape(str(scratch))}/(?:\.{re.escape(remote.name)}\.tmp-[^/\s]+|{re.escape(remote.name)})"
     try:
         with _naming(staged, output):  # the output and its staging folder (convert's .NAME.tmp-*)
@@ -60,6 +65,22 @@ def local_output(output: str):
         publish(scratch / remote.name, remote)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        os.close(held)
+
+
+def remove_orphans() -> None:
+    """Delete the local folders of workers that were killed (no live process holds their lock)."""
+    for path in Path(tempfile.gettempdir()).glob(f"{SCRATCH}*"):
+        if path.is_symlink() or not path.is_dir():
+            continue
+        try:
+            held = lock_directory(path, wait=False)
+        except OSError:  # a live worker's
+            continue
+        try:
+            shutil.rmtree(path, ignore_errors=True)
+        finally:
+            os.close(held)
 
 
 @contextlib.contextmanager
