@@ -77,14 +77,12 @@ def _zoo_root(source_dir) -> Path | RemotePath:
 
 
 def _out_root(output_dir) -> Path | RemotePath:
-    """The output folder: a local directory (created), or a folder on object storage (an fsspec URL)."""
+    """The output folder: a local directory, or a folder on object storage (an fsspec URL)."""
     out = location(output_dir)
     if isinstance(out, RemotePath):
         out.fs.invalidate_cache()  # see the state and lock objects as they are now
         return out
-    out = out.resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    return out
+    return out.resolve()
 
 
 def _within(out, src) -> bool:
@@ -98,12 +96,13 @@ def _within(out, src) -> bool:
 
 @contextlib.contextmanager
 def _lock(out):
-    """Hold the output folder for this run: an flock here (and the staging a killed run left removed), or a
-    lock object on a store."""
+    """Hold the output folder for this run: an flock here (the folder created, and the staging a killed run left
+    removed), or a lock object on a store."""
     if isinstance(out, RemotePath):
         with StoreLock(out) as lock:
             yield lock
         return
+    out.mkdir(parents=True, exist_ok=True)
     with ZooLock(out) as lock:
         remove_stale_temporaries(out)
         yield lock
