@@ -20,6 +20,7 @@ from _s3 import moto_s3, upload
 from migrate import open_checkpoint, run_zoo
 from migrate._formats._storage import RemotePath, location
 from migrate._zoo import _store
+from migrate._zoo._remote import SCRATCH
 from migrate._zoo._state import LOCK, STATE, ZooBusyError, ZooState
 from migrate._zoo._store import StoreLock, is_marker, publish
 
@@ -117,7 +118,7 @@ def test_outputs_on_object_storage_are_uploaded_whole_with_the_state_and_reports
                 np.testing.assert_array_equal(remote.read(key), here.read(key))
     top = _files(fs, "ckpt/out") - {p for p in _files(fs, "ckpt/out") if "/" in p}
     assert top == {"zoo-report.json", "zoo-report.md", "zoo-report.html", STATE}  # the lock is gone
-    assert not list(scratch.iterdir())  # the local folders are removed
+    assert not list(scratch.glob(f"{SCRATCH}*"))  # the workers' local folders are removed
     again = run_zoo("s3://ckpt/zoo", "s3://ckpt/out", jobs=1, quiet=True)  # the state is read from the store
     assert {row.this_run for row in again.rows} == {"reused"}
 
@@ -224,7 +225,7 @@ def test_a_killed_workers_local_folder_is_removed_by_the_next_and_a_live_ones_is
     import os
     import tempfile
 
-    from migrate._zoo._remote import SCRATCH, local_output
+    from migrate._zoo._remote import local_output
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     killed, live = tmp_path / f"{SCRATCH}killed", tmp_path / f"{SCRATCH}live"
