@@ -100,7 +100,12 @@ def _remove_stale(output: Path) -> None:
     when the process dies, also on kill -9), so only orphans are removed.
     """
     pattern = glob.escape(f".{output.name}")
-    for path in [*output.parent.glob(f"{pattern}.tmp-*"), *output.parent.glob(f"{pattern}.old-*")]:
+    remove_unlocked([*output.parent.glob(f"{pattern}.tmp-*"), *output.parent.glob(f"{pattern}.old-*")])
+
+
+def remove_unlocked(paths) -> None:
+    """Delete the directories among ``paths`` that no live process holds a :func:`lock_directory` on."""
+    for path in paths:
         if path.is_symlink() or not path.is_dir():
             continue
         try:

@@ -225,9 +225,10 @@ def test_a_killed_workers_local_folder_is_removed_by_the_next_and_a_live_ones_is
     import os
     import tempfile
 
-    from migrate._zoo._remote import local_output
+    from migrate._zoo._remote import local_output, remove_orphans
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    remove_orphans.cache_clear()  # once per process: this test stands for a worker's first entry
     killed, live = tmp_path / f"{SCRATCH}killed", tmp_path / f"{SCRATCH}live"
     for folder in (killed, live):
         (folder / "entry").mkdir(parents=True)

@@ -13,6 +13,7 @@ worker (each holds an flock on its own, which the kernel drops when the process 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import posixpath
 import re
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from .._formats import open_checkpoint
 from .._formats._storage import RemotePath, location
-from .._staging import lock_directory
+from .._staging import lock_directory, remove_unlocked
 from ..errors import CkptkitError
 from ._store import publish
 
@@ -68,19 +69,11 @@ def local_output(output: str):
         os.close(held)
 
 
+@functools.cache
 def remove_orphans() -> None:
-    """Delete the local folders of workers that were killed (no live process holds their lock)."""
-    for path in Path(tempfile.gettempdir()).glob(f"{SCRATCH}*"):
-        if path.is_symlink() or not path.is_dir():
-            continue
-        try:
-            held = lock_directory(path, wait=False)
-        except OSError:  # a live worker's
-            continue
-        try:
-            shutil.rmtree(path, ignore_errors=True)
-        finally:
-            os.close(held)
+    """Delete the local folders of workers that were killed (no live process holds their lock); once per
+    worker process, which cannot leave orphans of its own while it lives."""
+    remove_unlocked(Path(tempfile.gettempdir()).glob(f"{SCRATCH}*"))
 
 
 @contextlib.contextmanager
