@@ -8,6 +8,7 @@ from reports import MappingReport
 
 from . import _rulesets
 from ._arch import detect
+from ._deferred_init import DeferredInit
 from ._derive import derived, substitute
 from ._formats._objgraph import checkpoint_key
 from ._generic import generic_mapping, output_path
@@ -33,6 +34,14 @@ class ModelPlan:
     weights: dict
     planned: dict[str, Planned]
     report: MappingReport
+    deferred: DeferredInit  # until plan_model returns the plan, no variable holds its initial value
+
+
+def _initialized(plan: ModelPlan) -> ModelPlan:
+    """The chosen plan, its model's variables holding their initial values except where a source tensor is
+    planned (zeros until the written checkpoint is restored into the model)."""
+    plan.deferred.initialize(plan.weights[t].variable for t in plan.planned)
+    return plan
 
 
 def choose_ruleset(specs, rules: Path | None) -> _rulesets.RuleSet:
@@ -86,25 +95,27 @@ def plan_model(reader, target: TargetSpec, rules: Path | None, restore: str, opt
                        rehead)
     if target.spec != "auto" or first.report.complete or default_target(ruleset, architecture,
                                                                            "fallback_targets") is None:
-        return first
+        return _initialized(first)
     fallback = resolve_target(target, ruleset, architecture, specs, "fallback_targets")
     second = _plan_into(reader, fallback, ruleset, restore, options, rehead)
     if not second.report.complete:
-        return first
+        return _initialized(first)
     why = (f"{first.target.spec} did not fit ({misfit(first.report)}); converted into {fallback.spec} "
            f"{fallback.extra}, the same network at the checkpoint's shapes")
     second.report = replace(second.report, warnings=(*second.report.warnings, why))
-    return second
+    return _initialized(second)
 
 
 def _plan_into(reader, target: TargetSpec, ruleset, restore: str, options: SelectOptions,
                rehead: int | None = None) -> ModelPlan:
-    model = build(target)
+    deferred = DeferredInit()
+    with deferred.scope():  # the initial values the source replaces are never drawn
+        model = build(target)
     model_weights = weights(model)
     selection = select(reader.specs(), options)
     targets = {name: (w.shape, w.dtype) for name, w in model_weights.items()}
     planned, report = plan(str(reader.path), target.spec, selection, ruleset, targets, restore, rehead)
-    return ModelPlan(ruleset, target, model, model_weights, planned, report)
+    return ModelPlan(ruleset, target, model, model_weights, planned, report, deferred)
 
 
 def misfit(report: MappingReport) -> str:
