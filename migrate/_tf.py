@@ -18,6 +18,15 @@ import sys
 @functools.lru_cache(maxsize=None)
 def tensorflow():
     """Return the ``tensorflow`` module with legacy Keras (tf_keras) selected."""
+    tf = import_tensorflow()
+    with _quiet_native_stderr():
+        tf.config.list_physical_devices()  # device start-up logs happen here, not at the first op
+    return tf
+
+
+def import_tensorflow():
+    """Import TensorFlow's modules (legacy Keras selected) without starting a device or a thread pool: what a
+    process that forks workers may load first."""
     os.environ["TF_USE_LEGACY_KERAS"] = "1"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # oneDNN reorders float sums: training one step (fixtures, fine-tuning tests)
@@ -28,8 +37,6 @@ def tensorflow():
     private_matplotlib_cache()  # Keras 3, loaded beside TensorFlow, imports matplotlib when it is installed
     with _quiet_native_stderr():
         import tensorflow as tf  # noqa: PLC0415 - deliberately lazy
-
-        tf.config.list_physical_devices()  # device start-up logs happen here, not at the first op
     return tf
 
 

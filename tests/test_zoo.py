@@ -16,8 +16,10 @@ import pytest
 
 from migrate import open_checkpoint
 from migrate._zoo import run_zoo
+from migrate._zoo._discover import discover
 from migrate._zoo._paths import inside, output_names
-from migrate._zoo._state import STATE, fingerprint
+from migrate._zoo._run import _plan
+from migrate._zoo._state import STATE, ZooState, fingerprint
 from reports import diff_reports, load_report, render
 
 
@@ -64,6 +66,13 @@ def test_mixed_zoo_completes_and_reports_failures(mixed_zoo, tmp_path):
                     reader.read(key)
     assert json.loads((out / "zoo-report.json").read_text())["totals"]["failed"] == 1
     assert not list(out.rglob(".*.tmp-*"))
+    # the parent's forecast of the entries that build a model (their workers then start with TensorFlow loaded)
+    # is the workers' own choice
+    items, fresh = discover(mixed_zoo), tmp_path / "fresh"
+    fresh.mkdir()
+    _, _, hints = _plan(items, output_names([i.rel for i in items]), ZooState(fresh))
+    converted = {r.source for r in report.rows if r.status == "converted"}
+    assert hints.models & converted == {r for r in converted if rows[r].target != "generic"} != set()
 
 
 def test_every_zoo_output_restores_with_the_clients_idiom(mixed_zoo, tmp_path, tf):

@@ -131,6 +131,7 @@ def test_ray_tasks_are_sized_and_threads_follow_jobs(tmp_path, monkeypatch):
     """Without --address: a loopback Ray of --jobs CPUs, no dashboard; each task one CPU, memory from its
     bytes, retried on worker death, its thread pools sized cores / jobs as the local pool's."""
     from migrate._zoo._discover import ZooItem
+    from migrate._zoo._run import Hints
 
     fake = _FakeRay()
     monkeypatch.setattr(zoo_ray, "require_ray", lambda: fake)
@@ -139,7 +140,8 @@ def test_ray_tasks_are_sized_and_threads_follow_jobs(tmp_path, monkeypatch):
                  "TF_NUM_INTEROP_THREADS", zoo_ray.DIE_ONCE):
         monkeypatch.delenv(name, raising=False)
     todo = [(ZooItem(tmp_path / "a", "a"), "a", "p"), (ZooItem(tmp_path / "b", "b"), "b", "q")]
-    done = list(zoo_ray.ray_tasks(todo, tmp_path / "out", 1, {"a": 10 * 2**20, "b": 100 * 2**30}))
+    hints = Hints({"a": 10 * 2**20, "b": 100 * 2**30}, frozenset({"a"}))
+    done = list(zoo_ray.ray_tasks(todo, tmp_path / "out", 1, hints))
     assert [entry[1] for entry, _ in done] == ["a", "b"]
     (init,) = fake.inits
     assert (init["num_cpus"], init["include_dashboard"], init["_node_ip_address"]) == (1, False, "127.0.0.1")

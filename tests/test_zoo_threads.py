@@ -1,7 +1,8 @@
-"""Zoo workers size their thread pools to their share of the machine, generic work never starts TensorFlow, and a
-worker that started it ends without TensorFlow's teardown."""
+"""Zoo workers size their thread pools to their share of the machine, generic work never starts TensorFlow, workers
+fork from a server that imported TensorFlow once, and a worker that started it ends without TensorFlow's teardown."""
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import subprocess
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from migrate._zoo._threads import threads_per_worker, worker_threads
+from migrate._zoo._threads import cores, threads_per_worker, worker_threads
 
 REPO = Path(__file__).resolve().parent.parent
 NAMES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
@@ -77,3 +78,67 @@ def test_a_pool_worker_that_loaded_tensorflow_ends_without_its_teardown(tmp_path
                           cwd=REPO)
     assert done.returncode == 0 and done.stdout == "result sent\n", done.stderr  # flushed before the exit
     assert marker.exists() == (loaded == "nothing")
+
+
+FORKED = """
+import json, os, sys
+from concurrent.futures import ProcessPoolExecutor
+from migrate._zoo._start import worker_context
+from migrate._zoo._threads import worker_threads
+
+def probe():
+    parent = len(os.listdir(f"/proc/{os.getppid()}/task"))  # the fork server's threads (its only thread: safe)
+    return {"tensorflow": "tensorflow" in sys.modules, "intra": os.environ.get("TF_NUM_INTRAOP_THREADS"),
+            "omp": os.environ.get("OMP_NUM_THREADS"), "parent_threads": parent}
+
+if __name__ == "__main__":
+    seen = []
+    for jobs, tensorflow, environment in json.loads(sys.argv[1]):
+        os.environ.update(environment)
+        with worker_threads(jobs):
+            context = worker_context(jobs, tensorflow)
+            with ProcessPoolExecutor(1, mp_context=context) as pool:
+                seen.append({"method": context.get_start_method(), **pool.submit(probe).result()})
+    print(json.dumps(seen))
+"""
+
+
+def _forked(tmp_path, runs) -> list[dict]:
+    script = tmp_path / "forked.py"
+    script.write_text(FORKED)
+    env = {k: v for k, v in os.environ.items() if k not in NAMES}
+    done = subprocess.run([sys.executable, str(script), json.dumps(runs)], capture_output=True, text=True, cwd=REPO,
+                          env={**env, "PYTHONPATH": str(REPO)}, check=True)
+    return json.loads(done.stdout)
+
+
+ONE_THREAD_EACH = cores()  # as many jobs as cores: each worker has one thread
+LINUX = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; other systems spawn alike")
+
+
+@LINUX
+def test_workers_fork_with_tensorflow_loaded_once_and_keep_their_share(tmp_path):
+    """A run with model conversions, one thread per worker: the workers start with TensorFlow imported, by a
+    fork server that has no other thread when it forks them; a later run in the same process with another
+    environment (here the user's own OpenMP setting) spawns its workers, in that environment."""
+    jobs = ONE_THREAD_EACH
+    runs = [[jobs, True, {}], [jobs, True, {}], [jobs, True, {"OMP_NUM_THREADS": "3"}]]
+    first, again, other = _forked(tmp_path, runs)
+    assert first["method"] == again["method"] == "forkserver" and first["tensorflow"] and again["tensorflow"]
+    assert first["parent_threads"] == again["parent_threads"] == 1
+    assert first["intra"] == again["intra"] == "1"
+    assert other["method"] == "spawn" and not other["tensorflow"] and other["omp"] == "3"
+
+
+@LINUX
+@pytest.mark.skipif(ONE_THREAD_EACH < 2, reason="one core: every worker has one thread")
+def test_workers_with_several_threads_each_are_spawned(tmp_path):
+    (one,) = _forked(tmp_path, [[1, True, {}]])  # a forking process must have no other thread: BLAS would start some
+    assert one["method"] == "spawn" and not one["tensorflow"] and one["intra"] == str(threads_per_worker(1))
+
+
+@LINUX
+def test_a_run_of_generic_conversions_never_loads_tensorflow_in_its_workers(tmp_path):
+    generic, models = _forked(tmp_path, [[ONE_THREAD_EACH, False, {}], [ONE_THREAD_EACH, True, {}]])
+    assert generic["method"] == "forkserver" and not generic["tensorflow"]
+    assert models["method"] == "spawn"  # the server without TensorFlow is not reused for model conversions

@@ -40,7 +40,7 @@ def memory_for(size: int) -> int:
     return MEMORY_FLOOR + MEMORY_PER_BYTE * max(0, size)
 
 
-def ray_tasks(todo, out, jobs: int, sizes: dict[str, int], address: str | None = None) -> Iterator:
+def ray_tasks(todo, out, jobs: int, hints, address: str | None = None) -> Iterator:
     """Run ``todo`` as Ray tasks; yield ``((item, name, print_), row data)`` in the order they finish."""
     ray = require_ray()
     started = _connect(ray, jobs, address)
@@ -49,7 +49,7 @@ def ray_tasks(todo, out, jobs: int, sizes: dict[str, int], address: str | None =
         largest, attempt = _largest_node_memory(ray), ray.remote(_attempt)
         for entry in todo:
             item, name, _ = entry
-            task = attempt.options(num_cpus=1, memory=min(memory_for(sizes.get(item.rel, 0)), largest),
+            task = attempt.options(num_cpus=1, memory=min(memory_for(hints.bytes.get(item.rel, 0)), largest),
                                    max_retries=MAX_RETRIES, retry_exceptions=False)
             pending[task.remote(str(item.source), output_path(out, name), item.options or {})] = entry
         while pending:

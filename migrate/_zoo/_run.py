@@ -10,30 +10,30 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import multiprocessing
 import os
 import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 from reports import ZooReport, ZooRow, render, to_data
 from reports.console import progress
 
-from .._formats import open_checkpoint
+from .._formats import CheckpointReader, open_checkpoint
 from .._formats._storage import RemotePath, location
 from ..errors import CkptkitError
 from ._discover import ZooItem, discover
 from ._manifest import read_manifest
 from ._paths import output_names, output_path
 from ._state import ZooLock, ZooState, fingerprint_and_size, remove_stale_temporaries, write_text
+from ._start import worker_context
 from ._store import StoreLock
 from ._threads import worker_threads
-from ._worker import pool_item
+from ._worker import converts_into_a_model, pool_item
 
 REPORT = "zoo-report"
 
@@ -54,9 +54,9 @@ def run_zoo(source_dir, output_dir, *, jobs: int | None = None, manifest=None, s
         items = read_manifest(manifest, src) if manifest else discover(src)
         names = output_names([i.rel for i in items])
         state = ZooState(out, guard=lock.check)
-        rows, todo, sizes = _plan(items, names, state)
+        rows, todo, hints = _plan(items, names, state)
         with progress(len(items), "zoo", "ckpt", quiet, initial=len(rows)) as bar:
-            _run(todo, rows, state, bar, functools.partial(schedule, out=out, jobs=jobs, sizes=sizes))
+            _run(todo, rows, state, bar, functools.partial(schedule, out=out, jobs=jobs, hints=hints))
         report = ZooReport(str(src), str(out), tuple(rows[i.rel] for i in items), jobs,
                            round(time.perf_counter() - started, 2), engine=engine)
         _write_reports(out, report)
@@ -108,14 +108,25 @@ def _lock(out):
         yield lock
 
 
+@dataclass(frozen=True)
+class Hints:
+    """What the plan learnt of the items left to convert, for the scheduler: their bytes (Ray's memory
+    request), and those that convert into a model (the local pool's workers then start with TensorFlow)."""
+
+    bytes: dict[str, int]
+    models: frozenset[str]
+
+
 def _plan(items: list[ZooItem], names, state: ZooState):
     """Rows settled before any worker starts (reused, unreadable), the items left to convert, largest
-    first (the longest conversions start early instead of running alone at the end), and their bytes."""
-    rows, todo, sizes = {}, [], {}
+    first (the longest conversions start early instead of running alone at the end), and their hints."""
+    rows, todo, sizes, models = {}, [], {}, set()
     for item in items:
         try:
             with open_checkpoint(item.source) as reader:
                 print_, sizes[item.rel] = fingerprint_and_size(reader.files())
+                if _into_a_model(reader, item):
+                    models.add(item.rel)
         except (CkptkitError, OSError) as e:  # unreadable: report it without a worker
             _settle(ZooRow(item.rel, None, "failed", reason=str(e), reason_kind=type(e).__name__), "", rows, state)
             continue
@@ -124,7 +135,15 @@ def _plan(items: list[ZooItem], names, state: ZooState):
             rows[item.rel] = ZooRow(**_fields(previous)).reused()
         else:
             todo.append((item, names[item.rel], print_))
-    return rows, sorted(todo, key=lambda entry: -sizes.get(entry[0].rel, 0)), sizes
+    todo.sort(key=lambda entry: -sizes.get(entry[0].rel, 0))
+    return rows, todo, Hints(sizes, frozenset(models) & {item.rel for item, _, _ in todo})
+
+
+def _into_a_model(reader: CheckpointReader, item: ZooItem) -> bool:
+    try:
+        return converts_into_a_model(reader.specs(), item.options or {})
+    except (CkptkitError, OSError):  # unreadable tensors: the worker says so, in its row
+        return False
 
 
 def _run(todo, rows, state: ZooState, bar, schedule) -> None:
@@ -155,10 +174,10 @@ def _scheduler(engine: str, address: str | None):
     return _local_pool
 
 
-def _local_pool(todo, *, out, jobs: int, sizes: dict[str, int]) -> Iterator:
-    """Run ``todo`` in ``jobs`` spawned processes; yield ``((item, name, print_), row data)`` as each finishes."""
-    context = multiprocessing.get_context("spawn")  # workers import TensorFlow; the parent must not fork it
-    with worker_threads(jobs), ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=context) as pool:
+def _local_pool(todo, *, out, jobs: int, hints: Hints) -> Iterator:
+    """Run ``todo`` in ``jobs`` processes; yield ``((item, name, print_), row data)`` as each finishes."""
+    with worker_threads(jobs), ProcessPoolExecutor(max_workers=min(jobs, len(todo)),
+                                                   mp_context=worker_context(jobs, bool(hints.models))) as pool:
         futures = {pool.submit(pool_item, str(item.source), output_path(out, name), item.options or {}):
                    (item, name, print_) for item, name, print_ in todo}
         pending = set(futures)

@@ -6,6 +6,7 @@ import os
 import sys
 import time
 
+from .._arch import detect
 from .._convert import convert
 from .._inspect import inspect
 from .._plan import MappingError, default_target, misfit
@@ -86,6 +87,12 @@ def _convert(source: str, output: str, target, parity: bool, select: SelectOptio
         # checkpoint is still served, generically, and the report says why
         fallback = f"{e.report.target} did not fit: {misfit(e.report)}"
         return convert(source, output, overwrite=True, options=select), fallback
+
+
+def converts_into_a_model(specs, options: dict) -> bool:
+    """Does this checkpoint convert into a model (so its worker needs TensorFlow), as :func:`convert_item` will
+    decide?  The parent asks before it starts the workers."""
+    return choose_target(detect(specs).name, options)[0] is not None
 
 
 def choose_target(architecture: str, options: dict) -> tuple[TargetSpec | None, bool]:
