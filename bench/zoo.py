@@ -80,12 +80,9 @@ def import_cpu_seconds() -> float:
 
 
 def spawned_workers(jobs: int) -> int:
-    """Workers that import TensorFlow inside their first checkpoint: spawned ones (several threads each); forked
-    ones start with it (``migrate/_zoo/_start.py``)."""
-    sys.path.insert(0, str(REPO))
-    from migrate._zoo._threads import threads_per_worker  # noqa: PLC0415
-
-    return jobs if threads_per_worker(jobs) > 1 else 0
+    """Workers that import TensorFlow inside their first checkpoint: spawned ones, with several threads each
+    (cores / jobs); those with one thread fork from a server that imported it (``migrate/_zoo/_start.py``)."""
+    return jobs if len(os.sched_getaffinity(0)) // jobs > 1 else 0
 
 
 def main() -> None:
