@@ -1,7 +1,8 @@
 """``zoo``: convert every checkpoint under a directory into one compatibility report.
 
 The parent process never imports TensorFlow: it discovers, fingerprints and
-schedules; spawned workers convert.  Each finished item is recorded in a
+schedules; workers convert (``_start``: forked from a server that loaded
+TensorFlow, or spawned).  Each finished item is recorded in a
 state file at once, so an interrupted run (Ctrl-C, kill -9) resumes without
 redoing finished work, and staged outputs make a half-written one impossible.
 """
@@ -125,18 +126,18 @@ def _plan(items: list[ZooItem], names, state: ZooState):
         try:
             with open_checkpoint(item.source) as reader:
                 print_, sizes[item.rel] = fingerprint_and_size(reader.files())
-                if _into_a_model(reader, item):
+                previous = state.done(item.rel, print_)
+                if previous is None and _into_a_model(reader, item):  # tensor names read for the items to run only
                     models.add(item.rel)
         except (CkptkitError, OSError) as e:  # unreadable: report it without a worker
             _settle(ZooRow(item.rel, None, "failed", reason=str(e), reason_kind=type(e).__name__), "", rows, state)
             continue
-        previous = state.done(item.rel, print_)
         if previous is not None:
             rows[item.rel] = ZooRow(**_fields(previous)).reused()
         else:
             todo.append((item, names[item.rel], print_))
     todo.sort(key=lambda entry: -sizes.get(entry[0].rel, 0))
-    return rows, todo, Hints(sizes, frozenset(models) & {item.rel for item, _, _ in todo})
+    return rows, todo, Hints(sizes, frozenset(models))
 
 
 def _into_a_model(reader: CheckpointReader, item: ZooItem) -> bool:
