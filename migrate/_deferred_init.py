@@ -44,10 +44,8 @@ class DeferredInit:
         """Give every deferred variable except ``provided`` (variables whose values come from elsewhere) its
         initializer's value; return how many were initialized."""
         skip = {id(v) for v in provided} | {id(getattr(v, "_variable", None)) for v in provided}
-        count = 0
-        for key, (variable, initial) in list(self._pending.items()):
-            if key not in skip:
-                variable.assign(initial())
-                count += 1
-            del self._pending[key]
-        return count
+        drawn = [(variable, initial) for key, (variable, initial) in self._pending.items() if key not in skip]
+        self._pending.clear()
+        for variable, initial in drawn:
+            variable.assign(initial())
+        return len(drawn)

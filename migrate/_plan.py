@@ -37,13 +37,6 @@ class ModelPlan:
     deferred: DeferredInit  # until plan_model returns the plan, no variable holds its initial value
 
 
-def _initialized(plan: ModelPlan) -> ModelPlan:
-    """The chosen plan, its model's variables holding their initial values except where a source tensor is
-    planned (zeros until the written checkpoint is restored into the model)."""
-    plan.deferred.initialize(plan.weights[t].variable for t in plan.planned)
-    return plan
-
-
 def choose_ruleset(specs, rules: Path | None) -> _rulesets.RuleSet:
     architecture = detect(specs).name
     user = _rulesets.load(Path(rules)) if rules else None
@@ -86,7 +79,15 @@ def resolve_target(target: TargetSpec, ruleset: _rulesets.RuleSet, architecture:
 
 def plan_model(reader, target: TargetSpec, rules: Path | None, restore: str, options: SelectOptions) -> ModelPlan:
     """Build the target and plan the mapping; ``auto`` whose default target does not fit takes the rule set's
-    fallback target when that fits (the report says why)."""
+    fallback target when that fits (the report says why).  The model's variables hold their initial values
+    except where a source tensor is planned: those hold arbitrary values until the written checkpoint is
+    restored into the model."""
+    plan = _chosen_plan(reader, target, rules, restore, options)
+    plan.deferred.initialize(plan.weights[t].variable for t in plan.planned)
+    return plan
+
+
+def _chosen_plan(reader, target: TargetSpec, rules: Path | None, restore: str, options: SelectOptions) -> ModelPlan:
     specs = reader.specs()
     ruleset = choose_ruleset(specs, rules)
     architecture = detect(specs).name
@@ -95,15 +96,15 @@ def plan_model(reader, target: TargetSpec, rules: Path | None, restore: str, opt
                        rehead)
     if target.spec != "auto" or first.report.complete or default_target(ruleset, architecture,
                                                                            "fallback_targets") is None:
-        return _initialized(first)
+        return first
     fallback = resolve_target(target, ruleset, architecture, specs, "fallback_targets")
     second = _plan_into(reader, fallback, ruleset, restore, options, rehead)
     if not second.report.complete:
-        return _initialized(first)
+        return first
     why = (f"{first.target.spec} did not fit ({misfit(first.report)}); converted into {fallback.spec} "
            f"{fallback.extra}, the same network at the checkpoint's shapes")
     second.report = replace(second.report, warnings=(*second.report.warnings, why))
-    return _initialized(second)
+    return second
 
 
 def _plan_into(reader, target: TargetSpec, ruleset, restore: str, options: SelectOptions,

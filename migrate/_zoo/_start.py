@@ -31,9 +31,9 @@ def worker_context(jobs: int, tensorflow: bool):
     server loads TensorFlow (a run of generic conversions never does).  Open it inside ``worker_threads(jobs)``:
     the server starts now, in the environment of this moment."""
     global _server
-    wanted = (tuple(sorted(thread_env(jobs).items())), (WORKER, TENSORFLOW) if tensorflow else (WORKER,))
     if threads_per_worker(jobs) > 1 or "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
+    wanted = (tuple(sorted(thread_env(jobs).items())), (WORKER, TENSORFLOW) if tensorflow else (WORKER,))
     if _server is None:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(list(wanted[1]))
